@@ -1,0 +1,41 @@
+# The two commands: `make run` (set up and serve) and `make test` (set up and run the tests).
+# Everything else here is a step they need; nothing must be installed by hand first.
+
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test setup install lint bench clean-db
+
+run: setup
+	$(BIN)/gazetteer serve --no-setup
+
+test: setup
+	$(BIN)/python -m data.system chromium:chromium
+	$(BIN)/python -m pytest
+
+setup: install
+	$(BIN)/gazetteer setup
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv; \
+	  else echo "Python's venv module is missing: sudo apt-get install -y python3-venv"; exit 1; fi; }
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python bench/locate.py
+
+clean-db:
+	-$(BIN)/gazetteer db stop
+	rm -rf .gazetteer/pg .gazetteer/pg-password

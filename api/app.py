@@ -1,0 +1,61 @@
+"""The FastAPI application: create_app + lifespan (engine created once, disposed on shutdown)."""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from api import errors
+from api.routers import auth, divisions, health, landing, maps
+from data.db import make_engine
+from data.settings import Settings, get_settings
+
+STATIC = Path(__file__).resolve().parent.parent / "maps" / "static"
+
+
+def ensure_secret(settings: Settings) -> Settings:
+    """Use the configured token secret, or one generated once and kept in the home folder."""
+    if settings.secret_key:
+        return settings
+    path = settings.home / "secret-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return settings.model_copy(update={"secret_key": path.read_text().strip()})
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app; pass ENGINE to reuse one (tests), else it is made at start-up."""
+    settings = ensure_secret(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        own = engine is None
+        app.state.engine = engine or make_engine(settings)
+        yield
+        if own:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="gazetteer",
+        version="0.1.0",
+        description="区划地名 service: divisions, place names, addresses, boundaries, maps.",
+        openapi_url="/api",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if engine is not None:
+        app.state.engine = engine
+    errors.install(app)
+    for module in (landing, health, divisions, auth, maps):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

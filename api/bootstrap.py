@@ -1,0 +1,63 @@
+"""First-run set-up: database up, schema migrated, demo data loaded once."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from sqlalchemy import Engine, text
+
+from data import migrate
+from data.db import database_url, make_engine
+from data.settings import Settings
+
+
+def _loaded(engine: Engine, dataset: str) -> bool:
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM datasets WHERE name = :n"), {"n": dataset})
+        return found.first() is not None
+
+
+def start_database(settings: Settings, console: Console) -> None:
+    """Start the embedded cluster, or check the extensions of the configured server."""
+    from data.embedded import EmbeddedCluster, ensure_extensions
+
+    if settings.embedded:
+        started = EmbeddedCluster(settings).start()
+        console.print(f"database: embedded cluster in {settings.home / 'pg'} on port "
+                      f"{settings.pg_port} ({'started' if started else 'already running'})")
+    else:
+        ensure_extensions(database_url(settings))
+        console.print("database: GAZETTEER_DATABASE_URL")
+
+
+def load_demo(settings: Settings, engine: Engine, console: Console, progress_factory) -> None:
+    """Load the divisions and the demo polygons, each only the first time."""
+    from boundaries.divisions_import import DATASET, import_divisions
+    from boundaries.polygons_import import DEMO_DATASET, load_demo_polygons
+
+    if not _loaded(engine, DATASET):
+        started = time.perf_counter()
+        with progress_factory() as progress, engine.begin() as conn:
+            task = progress.add_task("division codes", total=665_276)
+            import_divisions(conn, on_progress=lambda n: progress.advance(task, n))
+        console.print(f"divisions loaded in {time.perf_counter() - started:.0f} s")
+    if not _loaded(engine, DEMO_DATASET):
+        started = time.perf_counter()
+        with progress_factory() as progress, engine.begin() as conn:
+            report = load_demo_polygons(conn, settings.cache_dir, progress=progress)
+        console.print(f"demo polygons: {len(report.match.polygons)} of "
+                      f"{report.match.county_total} county-level codes "
+                      f"({report.match.rate:.1%}) in {time.perf_counter() - started:.0f} s")
+
+
+def bootstrap(settings: Settings, *, console: Console, progress_factory) -> None:
+    """Everything `make run` and `make test` need before they serve or test."""
+    start_database(settings, console)
+    engine = make_engine(settings)
+    try:
+        migrate.upgrade(engine)
+        if settings.demo_data:
+            load_demo(settings, engine, console, progress_factory)
+    finally:
+        engine.dispose()

@@ -1,0 +1,68 @@
+"""Request dependencies: settings, one unit of work per request, path codes, the current user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from api.security import read_token
+from boundaries.codes import DivisionCode
+from data.accounts import Account, get_account
+from data.errors import NotAuthenticated, PermissionDenied
+from data.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: commit on success, roll back on error."""
+    with Session(request.app.state.engine) as session, session.begin():
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def division_code(
+    code: Annotated[str, Path(description="6-, 9- or 12-digit division code", examples=["330502"])],
+) -> DivisionCode:
+    """Parse the path's division code (422 with a clear message when malformed)."""
+    return DivisionCode.parse(code)
+
+
+CodeDep = Annotated[DivisionCode, Depends(division_code)]
+oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+
+
+def current_user(
+    token: Annotated[str | None, Depends(oauth2)], session: SessionDep, settings: SettingsDep
+) -> Account:
+    """The account behind the bearer token, or 401."""
+    if not token:
+        raise NotAuthenticated("this endpoint needs a bearer token from POST /v1/auth/token")
+    account = get_account(session, read_token(token, settings.secret_key or ""))
+    if account is None or not account.active:
+        raise NotAuthenticated("the token's user no longer exists or is disabled")
+    return account
+
+
+UserDep = Annotated[Account, Depends(current_user)]
+
+
+def require_role(*roles: str):
+    """A dependency that lets only users with one of ROLES through (403 otherwise)."""
+
+    def check(user: UserDep) -> Account:
+        if user.role not in roles:
+            raise PermissionDenied(f"needs role {' or '.join(roles)}; you are {user.role}")
+        return user
+
+    return check

@@ -1,0 +1,1 @@
+"""Divisions (codes, versions, polygons), boundary lines, markers, inspections."""

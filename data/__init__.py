@@ -1,0 +1,1 @@
+"""Database: settings, engine, models, migrations, importers and vendored datasets."""

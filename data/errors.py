@@ -1,0 +1,57 @@
+"""The domain error tree. Each error knows its HTTP status and a short machine code;
+`api/errors.py` turns them into problem+json, the CLI into a one-line message."""
+
+from __future__ import annotations
+
+
+class GazetteerError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    status = 500
+    code = "internal-error"
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class NotFound(GazetteerError):
+    """The thing asked for does not exist."""
+
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class InvalidInput(GazetteerError):
+    """The input is well-formed HTTP but not acceptable to the domain."""
+
+    status = 422
+    code = "invalid-input"
+    title = "Invalid input"
+
+
+class Conflict(GazetteerError):
+    """The request conflicts with the current state (duplicate, stale version…)."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class NotAuthenticated(GazetteerError):
+    """Credentials are missing, wrong or expired."""
+
+    status = 401
+    code = "not-authenticated"
+    title = "Not authenticated"
+
+
+class PermissionDenied(GazetteerError):
+    """The user is known but their role does not allow this."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"

@@ -1,0 +1,50 @@
+"""One typed settings object, read from GAZETTEER_* environment variables and `.env`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration; see `.env.example` for every key."""
+
+    model_config = SettingsConfigDict(env_prefix="GAZETTEER_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an existing PostGIS database; unset = embedded cluster.",
+    )
+    home: Path = Field(default=Path(".gazetteer"), description="Folder for the embedded cluster.")
+    pg_port: int = Field(default=55432, ge=1024, le=65535)
+    pg_bin: Path | None = Field(default=None, description="Folder with initdb/pg_ctl.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: str | None = Field(default=None, description="Signs bearer tokens.")
+    token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    basemap_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    basemap_attribution: str = "© OpenStreetMap contributors"
+    demo_data: bool = Field(default=True, description="Load the demo data on first start.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Where downloaded source packages are kept between runs."""
+        return self.home / "cache"
+
+    @property
+    def embedded(self) -> bool:
+        """True when the project runs its own PostgreSQL cluster."""
+        return self.database_url is None
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment (never at import time)."""
+    return Settings()

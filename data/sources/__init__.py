@@ -1,0 +1,1 @@
+"""Data sources: fetchers and readers for the public packages we build on."""

@@ -1,0 +1,1 @@
+"""Service facilities and coverage analysis. Built in issue 7."""

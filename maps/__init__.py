@@ -1,0 +1,1 @@
+"""Map builders (folium), vector tiles and OGC API serialisation helpers."""
