@@ -50,12 +50,27 @@ class Change:
     new: str | None  # the 2023 county-level code that received it (None: cannot be placed)
     year: int
     change: str
-    approximate: bool = False  # only part of the old area went to NEW
+    approximate: bool = False  # the new unit's area differs: only part moved, or more joined
+
+    @property
+    def source(self) -> str:
+        """Where the change is documented."""
+        default = f"民政部, 中华人民共和国{self.year}年县级以上行政区划变更情况"
+        return CHANGE_SOURCES.get(self.prefecture, default)
 
 
-# Renames, merges, transfers and splits 2016–2023 that name matching cannot follow (sources:
-# the State Council / provincial approvals as reported by the provincial governments and the
-# MCA's yearly 县级以上行政区划变更情况). A merge lists every old unit under the one new code.
+# Renames, merges, transfers and splits 2016–2023 that name matching cannot follow; see
+# `Change.source`. A merge lists every old unit under the one new code.
+CHANGE_SOURCES = {
+    "邢台": "国务院批复 2020-06 (https://new.qq.com/rain/a/20200623A0SL4C00)",
+    "大同": "国务院批复 2018-02-09, 大同市部分行政区划调整",
+    "长治": "国函〔2018〕87号",
+    "伊春": "国务院批复 2019 (https://news.sina.cn/2019-07-23/detail-ihytcitm3949717.d.html)",
+    "芜湖": "皖政秘〔2020〕120号 (https://www.163.com/dy/article/FGSFPIQT0514R9P4.html)",
+    "三明": "福建省政府批复 2021-02 (https://www.chinanews.com/gn/2021/02-03/9403404.shtml)",
+    "洛阳": "国务院批复 2021-03 (https://news.dahe.cn/2021/03-18/813998.html)",
+    "南昌": "国函〔2019〕105号; 赣府字〔2019〕66号",
+}
 CHANGES: tuple[Change, ...] = (
     Change("唐山", "滦县", "130284", 2018, "滦县 became county-level 滦州市"),
     Change("邢台", "桥东区", "130502", 2020, "桥东区 renamed 襄都区 (+4 units of 邢台县)", True),
@@ -84,7 +99,9 @@ CHANGES: tuple[Change, ...] = (
     Change("长治", "郊区", "140403", 2018, "城区 and 郊区 merged into 潞州区"),
     Change("长治", "长治县", "140404", 2018, "长治县 became 上党区"),
     Change("四平", "公主岭市", "220184", 2020, "公主岭市 transferred from 四平市 to 长春市"),
-    Change("伊春", "伊春区", "230717", 2019, "伊春区 + 美溪区 + part of 乌马河区 became 伊美区"),
+    Change(
+        "伊春", "伊春区", "230717", 2019, "伊春区 + 美溪区 + part of 乌马河区 became 伊美区", True
+    ),
     Change("伊春", "美溪区", "230717", 2019, "伊春区 + 美溪区 + part of 乌马河区 became 伊美区"),
     Change("伊春", "翠峦区", "230718", 2019, "翠峦区 + most of 乌马河区 became 乌翠区"),
     Change(
@@ -166,6 +183,20 @@ CARVED_OUT = {
     "659012": "兵团 city created 2023 (第九师) from 团场 land in 塔城地区; the source predates it",
 }
 
+# Matched codes whose area changed since the shapes were drawn (they gave or lost territory to
+# a unit above): their polygons are the old extent.
+STALE = {
+    "140212": "lacks 古店镇, moved in from 南郊区 in 2018",
+    "230781": "still includes 朗乡镇, moved to 大箐山县 in 2019",
+    "330102": "only the pre-2021 上城区; most of 江干区 joined it in 2021",
+    "330109": "still includes the streets moved to 钱塘区 in 2021",
+    "330110": "still includes 临平区, split off in 2021",
+    "330327": "still includes 龙港市, split off in 2019",
+    "360102": "still includes 沙井/卫东 streets, moved to 红谷滩区 in 2019",
+    "360112": "still includes 生米镇, moved to 红谷滩区 in 2019",
+    "440306": "still includes 光明区, split off in 2018",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class CountyPolygon:
@@ -195,7 +226,7 @@ class MatchReport:
 
 
 @dataclass
-class _Codes:
+class CodeIndex:
     """The six-digit part of the code list, indexed for matching."""
 
     provinces: dict[str, str] = field(default_factory=dict)  # 2-digit prefix → name
@@ -230,9 +261,9 @@ def strip_suffix(name: str, suffixes: tuple[str, ...] = COUNTY_SUFFIXES) -> str:
     return name
 
 
-def county_level_codes(divisions: Iterable[RawDivision]) -> _Codes:
+def county_level_codes(divisions: Iterable[RawDivision]) -> CodeIndex:
     """Index provinces, prefectures and county-level codes, including placeholder county rows."""
-    codes = _Codes()
+    codes = CodeIndex()
     for row in divisions:
         if len(row.code) != 6:
             continue
@@ -250,7 +281,7 @@ def _change_index() -> dict[tuple[str, str], Change]:
     return {(c.prefecture, c.old): c for c in CHANGES}
 
 
-def _province(codes: _Codes, short: str) -> str | None:
+def _province(codes: CodeIndex, short: str) -> str | None:
     """The two-digit prefix of the province whose name starts with SHORT."""
     found = [p for p, n in codes.provinces.items() if short and n.startswith(short)]
     return found[0] if len(found) == 1 else None
@@ -263,7 +294,7 @@ def _name_matches(official: str, short: str) -> bool:
     return strip_suffix(official, PREFECTURE_SUFFIXES) == strip_suffix(short, PREFECTURE_SUFFIXES)
 
 
-def _scope(codes: _Codes, province: str, feature: ShapeFeature) -> tuple[str, dict[str, str]]:
+def _scope(codes: CodeIndex, province: str, feature: ShapeFeature) -> tuple[str, dict[str, str]]:
     """(label, county-level codes) the file's features can match; empty when none fits."""
     if feature.province_short in MUNICIPALITIES:
         return codes.provinces[province], codes.counties_under(province)
@@ -308,7 +339,7 @@ def _unmatched_reason(label: str, scope: dict[str, str], feature: ShapeFeature) 
 
 
 def _assign_file(
-    codes: _Codes,
+    codes: CodeIndex,
     features: list[ShapeFeature],
     assigned: dict[str, _Assignment],
     unmatched: list[tuple[str, str, str]],
@@ -435,7 +466,7 @@ def _as_multipolygon(geom: BaseGeometry) -> shapely.MultiPolygon:
     return shapely.MultiPolygon([p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"])
 
 
-def _build_polygons(codes: _Codes, assigned: dict[str, _Assignment]) -> dict[str, CountyPolygon]:
+def _build_polygons(codes: CodeIndex, assigned: dict[str, _Assignment]) -> dict[str, CountyPolygon]:
     """Convert, repair and union the assigned features into one MultiPolygon per code."""
     order = sorted(assigned)
     flat = [(code, f) for code in order for f in assigned[code].features]
@@ -449,6 +480,8 @@ def _build_polygons(codes: _Codes, assigned: dict[str, _Assignment]) -> dict[str
         parts = groups[code]
         geom = parts[0] if len(parts) == 1 else _as_multipolygon(shapely.union_all(parts))
         entry = assigned[code]
+        if code in STALE:
+            entry.notes.append(f"{STALE[code]} (approximate)")
         polygons[code] = CountyPolygon(
             code,
             codes.counties[code],
@@ -504,7 +537,7 @@ def format_report(report: MatchReport, seconds: float | None = None) -> str:
     lines = [
         f"county-level codes: {report.county_total}; with polygon: {len(report.polygons)} "
         f"({report.rate:.1%}); missing: {len(report.missing_codes)}; "
-        f"approximate (partial merges): {approximate}",
+        f"approximate (area changed since): {approximate}",
         f"without the {zones} statistical functional zones: {len(report.polygons)}/{real} "
         f"({len(report.polygons) / real:.1%})"
         if real

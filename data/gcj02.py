@@ -25,7 +25,9 @@ Residual error, in decreasing order of size:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -96,13 +98,20 @@ def _as_arrays(lon: ArrayLike, lat: ArrayLike) -> tuple[Array, Array]:
 def _chunked(
     convert: Callable[[Array, Array], tuple[Array, Array]], lon: Array, lat: Array
 ) -> tuple[Array, Array]:
-    """Apply CONVERT to cache-sized slices of flat copies (much faster on big arrays)."""
+    """Apply CONVERT to cache-sized slices, in threads (numpy releases the GIL in its loops)."""
     shape = lon.shape
     lon, lat = lon.ravel(), lat.ravel()
     out_lon, out_lat = np.empty_like(lon), np.empty_like(lat)
-    for start in range(0, lon.size, CHUNK):
-        part = slice(start, start + CHUNK)
+    parts = [slice(start, start + CHUNK) for start in range(0, lon.size, CHUNK)]
+
+    def run(part: slice) -> None:
         out_lon[part], out_lat[part] = convert(lon[part], lat[part])
+
+    if len(parts) > 1:
+        with ThreadPoolExecutor(min(os.cpu_count() or 1, 8)) as pool:
+            list(pool.map(run, parts))
+    elif parts:
+        run(parts[0])
     return out_lon.reshape(shape), out_lat.reshape(shape)
 
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -87,3 +88,28 @@ def screenshot(
     if not target.is_file() or target.stat().st_size == 0:
         raise BrowserError(f"chromium wrote no screenshot of {url} to {target}")
     return target
+
+
+class DomScan(HTMLParser):
+    """Collect the text of .division-label elements and the interactive SVG paths."""
+
+    def __init__(self):
+        super().__init__()
+        self.labels: list[str] = []
+        self.interactive_paths = 0
+        self._in_label = False
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        self._in_label = "division-label" in classes
+        if self._in_label:
+            self.labels.append("")
+        if tag == "path" and "leaflet-interactive" in classes:
+            self.interactive_paths += 1
+
+    def handle_endtag(self, tag):
+        self._in_label = False
+
+    def handle_data(self, data):
+        if self._in_label:
+            self.labels[-1] += data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from api.app import create_app
 from api.deps import get_session
 from data.db import make_engine
 from data.settings import Settings, get_settings
+from tests.builders import free_port
 
 
 @pytest.fixture(scope="session")
@@ -65,16 +65,11 @@ def client(settings: Settings, engine: Engine, session: Session) -> Iterator[Tes
         yield test_client
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="session")
 def live_server(settings: Settings, engine: Engine) -> Iterator[str]:
     """The real app served by uvicorn on 127.0.0.1 (for the browser); read-only use."""
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port,
                             log_level="warning")
     server = uvicorn.Server(config)

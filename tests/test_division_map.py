@@ -7,7 +7,6 @@ import re
 import struct
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import folium
@@ -23,11 +22,7 @@ from maps.division_map import (
     render_division_page,
     to_display_geometry,
 )
-
-try:  # tests/ as a package or as a plain folder on sys.path
-    from tests.browser import chromium_path, render_dom, screenshot
-except ImportError:
-    from browser import chromium_path, render_dom, screenshot
+from tests.browser import DomScan, chromium_path, render_dom, screenshot
 
 STATIC_DIR = Path(maps.__file__).resolve().parent / "static"
 CDN_HOSTS = ("cdn.jsdelivr", "code.jquery", "cdnjs", "netdna", "bootstrapcdn", "unpkg")
@@ -235,31 +230,6 @@ def test_maps_package_imports_no_web_or_database_code():
 
 
 # --- the page in headless Chromium ------------------------------------------------------
-
-
-class DomScan(HTMLParser):
-    """Collect the text of .division-label elements and the interactive SVG paths."""
-
-    def __init__(self):
-        super().__init__()
-        self.labels: list[str] = []
-        self.interactive_paths = 0
-        self._in_label = False
-
-    def handle_starttag(self, tag, attrs):
-        classes = (dict(attrs).get("class") or "").split()
-        self._in_label = "division-label" in classes
-        if self._in_label:
-            self.labels.append("")
-        if tag == "path" and "leaflet-interactive" in classes:
-            self.interactive_paths += 1
-
-    def handle_endtag(self, tag):
-        self._in_label = False
-
-    def handle_data(self, data):
-        if self._in_label:
-            self.labels[-1] += data
 
 
 needs_chromium = pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed")

