@@ -13,6 +13,7 @@ run: setup
 	$(BIN)/gazetteer serve --no-setup
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m data.system chromium:chromium
 	$(BIN)/python -m pytest
 

@@ -136,10 +136,11 @@ def _read_encoded(data: bytes) -> list[tuple[dict[str, Any], BaseGeometry]]:
 
 # --- plain GeoJSON, parsed with numpy ----------------------------------------------------------
 # json.loads spends ~10 s building Python floats and lists for the 7 M coordinates of the
-# cities package, and pyogrio (GDAL) took 19 s for the 392 files on the 2-core machine. Instead we cut the (purely numeric) coordinate arrays out of the text, parse
-# the remaining small document with json, read the numbers with numpy and recover the
-# polygon/ring/point nesting from the bracket depth, then build all of a file's geometries with
-# shapely's vectorised constructors.
+# cities package, and pyogrio (GDAL) took 19 s for the 392 files on the 2-core machine.
+# Instead we cut the (purely numeric) coordinate arrays out of the text, parse the remaining
+# small document with json, read the numbers with numpy and recover the polygon/ring/point
+# nesting from the bracket depth, then build all of a file's geometries with shapely's
+# vectorised constructors.
 
 
 def _bracket_depths(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
