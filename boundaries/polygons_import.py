@@ -8,6 +8,7 @@ demo ones. After every change `division_parts` (subdivided copies for locate) is
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,8 +113,6 @@ def _record(conn: Connection, report: MatchReport, updated: int) -> None:
 
 
 def _json(value) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False)
 
 

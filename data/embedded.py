@@ -250,7 +250,8 @@ class EmbeddedCluster:
     def stop(self) -> bool:
         """Shut the server down cleanly; returns False when it was not running."""
         if not self.status().running:
-            self._clear_stale_pid() if self.initialised() else None
+            if self.initialised():
+                self._clear_stale_pid()
             return False
         self._run([self.bin("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-s"])
         return True
