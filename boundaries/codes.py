@@ -69,11 +69,15 @@ class DivisionCode:
     @property
     def parent(self) -> str | None:
         """The code of the level above, by the code's structure (None for a province)."""
-        v = self.value
-        return {1: None, 2: v[:2] + "0000", 3: v[:4] + "00", 4: v[:6], 5: v[:9]}[self.level]
+        return parent_code(self.value, self.level)
 
     def __str__(self) -> str:
         return self.value
+
+
+def parent_code(code: str, level: int) -> str | None:
+    """The parent's code for a row of LEVEL (the placeholder county 441900 sits under 441900)."""
+    return {1: None, 2: code[:2] + "0000", 3: code[:4] + "00", 4: code[:6], 5: code[:9]}[level]
 
 
 def province_kind(name: str) -> str:

@@ -25,12 +25,6 @@ class AlreadyLoaded(RuntimeError):
     """Division rows from this source exist; pass replace=True to load them again."""
 
 
-def parent_of(row: RawDivision) -> str | None:
-    """Parent code by level (the placeholder county rows 441900… sit under their own code)."""
-    c = row.code
-    return {1: None, 2: c[:2] + "0000", 3: c[:4] + "00", 4: c[:6], 5: c[:9]}[row.level]
-
-
 def kind_of(row: RawDivision, prefecture_names: dict[str, str]) -> tuple[str, bool]:
     """The unit kind and whether the row is a statistical placeholder."""
     if row.level == 1:
@@ -54,7 +48,7 @@ def division_rows(raw: Iterable[RawDivision]) -> Iterator[tuple]:
         if row.level == 2:
             prefecture_names[row.code] = row.name
         kind, placeholder = kind_of(row, prefecture_names)
-        yield (row.code, row.level, row.name, parent_of(row), kind, placeholder,
+        yield (row.code, row.level, row.name, codes.parent_code(row.code, row.level), kind, placeholder,
                china_division.VALID_FROM, china_division.SOURCE_LABEL)
 
 
