@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import text
 
 from api.app import create_app
+from api.background import serving
 from boundaries.divisions import locate
 from data.db import make_engine
 from data.settings import get_settings
@@ -60,31 +58,14 @@ def bench_domain(engine, points) -> tuple[dict, int]:
     return percentiles(times), hits
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def bench_http(settings, engine, points) -> dict:
     """Time GET /v1/divisions/locate through uvicorn on 127.0.0.1."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     times = []
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for lon, lat, _ in points:
-                start = time.perf_counter()
-                client.get("/v1/divisions/locate", params={"lon": lon, "lat": lat}).raise_for_status()
-                times.append((time.perf_counter() - start) * 1000)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(create_app(settings, engine)) as base, httpx.Client(base_url=base, timeout=10) as client:
+        for lon, lat, _ in points:
+            start = time.perf_counter()
+            client.get("/v1/divisions/locate", params={"lon": lon, "lat": lat}).raise_for_status()
+            times.append((time.perf_counter() - start) * 1000)
     return percentiles(times)
 
 

@@ -130,7 +130,7 @@ def _create_result(session: Session, change: Change, olds: list[dict], actor: st
         row.update(_merged_geometry(session, [r["id"] for r in olds]))
     _open(session, row, change.effective_date, name=change.new_name)
     event_id = _record_event(session, change, [code.value], actor)
-    affected = sorted({code.value, *(r["code"] for r in olds)} - {None})
+    affected = sorted({code.value, *(r["code"] for r in olds)})
     rebuild_parts(session.connection(), [c for c in affected if len(c) <= 9])
     return event_id
 

@@ -1,7 +1,5 @@
 """Tiny test-data builders with keyword defaults."""
 
-import socket
-
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -23,9 +21,3 @@ def add_division(session: Session, *, code: str = "339901", level: int = 3, name
         ), {"code": code, "level": level, "wkt": wkt})
     return code
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from api.background import serving
 from api.deps import get_session
 from data.db import make_engine
 from data.settings import Settings, get_settings
-from tests.builders import free_port
 
 
 @pytest.fixture(scope="session")
@@ -65,21 +62,8 @@ def client(settings: Settings, engine: Engine, session: Session) -> Iterator[Tes
         yield test_client
 
 
-
 @pytest.fixture(scope="session")
 def live_server(settings: Settings, engine: Engine) -> Iterator[str]:
     """The real app served by uvicorn on 127.0.0.1 (for the browser); read-only use."""
-    port = free_port()
-    config = uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port,
-                            log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(settings, engine)) as url:
+        yield url

@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from api.background import free_port
 from data.embedded import EmbeddedCluster
 from data.settings import Settings
-from tests.builders import free_port
 
 
 @pytest.fixture
