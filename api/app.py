@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import auth, divisions, health, landing, maps
+from api.routers import applications, auth, divisions, health, landing, maps, placenames, protection, signs
 from data.db import make_engine
 from data.settings import Settings, get_settings
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         app.state.engine = engine
     errors.install(app)
-    for module in (landing, health, divisions, auth, maps):
+    for module in (landing, health, divisions, auth, maps, placenames, applications, protection, signs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

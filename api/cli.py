@@ -177,6 +177,16 @@ def serve(
     uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port)
 
 
+def _add_domain_commands() -> None:
+    from api.cli_placenames import applications_app, placenames_app
+
+    app.add_typer(placenames_app, name="placenames")
+    app.add_typer(applications_app, name="applications")
+
+
+_add_domain_commands()
+
+
 def main() -> None:
     """Entry point that turns expected errors into one-line messages."""
     from data.embedded import ClusterError

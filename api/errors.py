@@ -19,11 +19,13 @@ log = logging.getLogger("gazetteer.api")
 def problem(
     status: int, title: str, detail: str, code: str,
     errors: list[dict[str, str]] | None = None, headers: dict | None = None,
+    extra: dict | None = None,
 ) -> JSONResponse:
     """Build one problem+json response."""
     body = {"type": TYPE_BASE + code, "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = errors
+    body.update(extra or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -34,7 +36,7 @@ def _field(loc: tuple) -> str:
 
 async def _domain(_: Request, exc: GazetteerError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(exc.status, exc.title, exc.detail, exc.code, exc.errors, headers)
+    return problem(exc.status, exc.title, exc.detail, exc.code, exc.errors, headers, exc.extra)
 
 
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

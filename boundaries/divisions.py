@@ -172,7 +172,7 @@ def search(db: DB, q: str, *, level: int | None = None, parent: DivisionCode | N
                OR (length(code), code) > (length(CAST(:after AS text)), CAST(:after AS text)))
         ORDER BY length(code), code LIMIT :n
     """
-    prefix = _descendant_prefix(parent) if parent else None
+    prefix = descendant_prefix(parent) if parent else None
     rows = db.execute(text(sql), {"pattern": f"%{_escape_like(q)}%", "level": level,
                                   "prefix": prefix, "after": after, "n": limit})
     return _refs(rows)
@@ -182,7 +182,7 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _descendant_prefix(code: DivisionCode) -> str:
+def descendant_prefix(code: DivisionCode) -> str:
     """LIKE pattern matching a division's descendants by code structure."""
     v = code.value
     stem = {1: v[:2], 2: v[:4], 3: v[:6], 4: v[:9], 5: v}[code.level]

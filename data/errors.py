@@ -11,10 +11,12 @@ class GazetteerError(Exception):
     code = "internal-error"
     title = "Internal error"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None) -> None:
+    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None,
+                 extra: dict | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        self.extra = extra or {}  # more members for the problem body, e.g. allowed_actions
 
 
 class NotFound(GazetteerError):

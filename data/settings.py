@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     basemap_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     basemap_attribution: str = "© OpenStreetMap contributors"
     demo_data: bool = Field(default=True, description="Load the demo data on first start.")
+    max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024,
+                                      description="Largest application attachment accepted.")
 
     @field_validator("home")
     @classmethod
