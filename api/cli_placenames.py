@@ -231,3 +231,74 @@ def act(app_id: int, action: str, as_user: AsUser,
     with Session(_engine()) as session, session.begin():
         view = transition(session, app_id, action, json.loads(data), actor=_account(session, as_user))
     console.print(f"application {app_id}: {view.state_label} ({view.state}); next: {', '.join(view.next_actions)}")
+
+
+def _acting(session: Session, username: str, roles: tuple[str, ...]):
+    account = _account(session, username)
+    if account.role not in roles:
+        raise typer.BadParameter(f"{username} is {account.role}; this needs {' or '.join(roles)}")
+    return account
+
+
+@placenames_app.command("protect")
+def protect(name_id: int, category: Annotated[str, typer.Option(help="历史地名, 红色地名, 文化地名…")],
+            reason: Annotated[str, typer.Option()], as_user: AsUser,
+            measure: Annotated[list[str], typer.Option(help="KIND:DESCRIPTION, repeatable")] = ()) -> None:
+    """Put a name on the 地名保护名录 (admin or approver)."""
+    from placenames.protection import protect as add
+
+    measures = [dict(zip(("kind", "description"), m.split(":", 1), strict=True)) for m in measure]
+    with Session(_engine()) as session, session.begin():
+        account = _acting(session, as_user, ("admin", "approver"))
+        entry = add(session, name_id=name_id, category=category, reason=reason, measures=measures,
+                    actor=account.username)
+    console.print(f"protected-name entry {entry}")
+
+
+@placenames_app.command("protected")
+def protected(category: str | None = None) -> None:
+    """List the protection list."""
+    from placenames.protection import list_protected
+
+    with Session(_engine()) as session:
+        page = list_protected(session, category=category, limit=200)
+    _print_json([item.as_dict() for item in page.items])
+
+
+@placenames_app.command("sign-add")
+def sign_add(name_id: int, kind: str, lon: float, lat: float, text_zh: str, text_pinyin: str, as_user: AsUser,
+             condition: str = "good") -> None:
+    """Record a 地名标志 (admin, reviewer or surveyor) and print its text checks."""
+    from placenames.signs import add_sign, get_sign
+
+    with Session(_engine()) as session, session.begin():
+        account = _acting(session, as_user, ("admin", "reviewer", "surveyor"))
+        sign_id = add_sign(session, name_id=name_id, kind=kind, lon=lon, lat=lat, text_zh=text_zh,
+                           text_pinyin=text_pinyin, condition=condition, actor=account.username)
+        _print_json(get_sign(session, sign_id).as_dict())
+
+
+@placenames_app.command("signs")
+def signs(mismatched: Annotated[bool, typer.Option(help="only signs whose text is wrong")] = False) -> None:
+    """List signs, optionally only those that do not match their standard name."""
+    from placenames.signs import list_signs
+
+    with Session(_engine()) as session:
+        page = list_signs(session, mismatched=True if mismatched else None, limit=200)
+    _print_json([item.as_dict() for item in page.items])
+
+
+@placenames_app.command("sign-inspect")
+def sign_inspect(sign_id: int, condition: str, as_user: AsUser, note: str | None = None,
+                 date: Annotated[str | None, typer.Option(help="YYYY-MM-DD, default today")] = None) -> None:
+    """Record an inspection of a sign (good, damaged, faded, missing, moved)."""
+    import datetime as dt
+
+    from placenames.registry import today
+    from placenames.signs import inspect_sign
+
+    with Session(_engine()) as session, session.begin():
+        account = _acting(session, as_user, ("admin", "reviewer", "surveyor"))
+        inspect_sign(session, sign_id, inspected_on=dt.date.fromisoformat(date) if date else today(),
+                     condition=condition, note=note, actor=account.username)
+    console.print(f"sign {sign_id}: {condition}")

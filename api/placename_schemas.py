@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -137,6 +138,7 @@ class PlaceNameIn(Strict):
     aliases: list[str] = Field(default_factory=list, max_length=20)
     former_names: list[str] = Field(default_factory=list, max_length=20)
     source: str = Field("manual entry", min_length=1, max_length=500)
+    valid_from: dt.date | None = Field(None, description="since when the name is in use (default today)")
 
 
 class ApplicationIn(Strict):

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, text
 
 from boundaries.codes import DivisionCode
 from boundaries.divisions import descendant_prefix
+from data.errors import InvalidInput
 from placenames.categories import get_category
 from placenames.rules import Finding, Proposal, check_text
 
@@ -93,10 +94,19 @@ def _text_findings(conn: Connection, prefix: str | None, on_progress) -> Iterato
         category = get_category(row.category)
         proposal = Proposal(name=row.name, category=category, specific=row.specific, generic=row.generic,
                             division_code=row.division_code)
-        for finding in check_text(proposal):
+        for finding in _checked(proposal):
             yield AuditRow(row.name_id, row.name, row.category, row.division_code, finding)
         if on_progress:
             on_progress(1)
+
+
+def _checked(proposal: Proposal) -> list[Finding]:
+    """check_text, with a name that cannot even be validated reported as a finding, not an abort."""
+    try:
+        return check_text(proposal)
+    except InvalidInput as exc:  # e.g. private-use characters in the statistical names
+        return [Finding(rule=12, code="invalid-name", severity="error", message=exc.detail,
+                        evidence={"name": proposal.name}, source="JY-2019")]
 
 
 def _duplicate_findings(conn: Connection, prefix: str | None) -> Iterator[AuditRow]:

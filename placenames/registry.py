@@ -232,6 +232,9 @@ def register(
 ) -> int:
     """Insert a new standard name (or a new version of NAME_ID); returns the name id. Audited."""
     derived = derive(db, item)
+    if valid_from and valid_from > today():
+        raise InvalidInput(f"valid_from {valid_from} is in the future",
+                           errors=[{"field": "valid_from", "message": "future date"}])
     codes = _check_divisions(db, item)
     geom = parse_geometry(item.geometry)
     if name_id is None:

@@ -54,9 +54,11 @@ def search_names(
 def add_name(body: PlaceNameIn, session: SessionDep, user: Admin) -> dict:
     """For corrections and imports outside the workflow; audited like every write."""
     data = body.model_dump()
+    valid_from = data.pop("valid_from")
     for key in ("division_codes", "aliases", "former_names"):
         data[key] = tuple(data[key])
-    name_id = registry.register(session, registry.NameInput(**data), actor=user.username)
+    name_id = registry.register(session, registry.NameInput(**data), actor=user.username,
+                                valid_from=valid_from)
     return registry.get_name(session, name_id).as_dict()
 
 
