@@ -14,6 +14,7 @@ from api import errors
 from api.routers import applications, auth, divisions, health, landing, maps, placenames, protection, signs
 from data.db import make_engine
 from data.settings import Settings, get_settings
+from placenames.rules import use_extra_wordlists
 
 STATIC = Path(__file__).resolve().parent.parent / "maps" / "static"
 
@@ -33,6 +34,7 @@ def ensure_secret(settings: Settings) -> Settings:
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app; pass ENGINE to reuse one (tests), else it is made at start-up."""
     settings = ensure_secret(settings or get_settings())
+    use_extra_wordlists(settings.wordlists_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -32,7 +32,7 @@ def start_database(settings: Settings, console: Console) -> None:
 
 
 def load_demo(settings: Settings, engine: Engine, console: Console, progress_factory) -> None:
-    """Load the divisions and the demo polygons, each only the first time."""
+    """Load the divisions, the demo polygons and the registry seed, each only the first time."""
     from boundaries.divisions_import import DATASET, import_divisions
     from boundaries.polygons_import import DEMO_DATASET, load_demo_polygons
 
@@ -49,6 +49,21 @@ def load_demo(settings: Settings, engine: Engine, console: Console, progress_fac
         console.print(f"demo polygons: {len(report.match.polygons)} of "
                       f"{report.match.county_total} county-level codes "
                       f"({report.match.rate:.1%}) in {time.perf_counter() - started:.0f} s")
+    seed_registry(engine, console, progress_factory)
+
+
+def seed_registry(engine: Engine, console: Console, progress_factory) -> None:
+    """Register the division names as standard names, the first time only."""
+    from placenames.seed import DATASET as NAMES_DATASET
+    from placenames.seed import seed_from_divisions
+
+    if _loaded(engine, NAMES_DATASET):
+        return
+    started = time.perf_counter()
+    with progress_factory() as progress, engine.begin() as conn:
+        task = progress.add_task("standard names from division names", total=None)
+        count = seed_from_divisions(conn, on_progress=lambda n: progress.advance(task, n))
+    console.print(f"place-name registry: {count} division names in {time.perf_counter() - started:.0f} s")
 
 
 def bootstrap(settings: Settings, *, console: Console, progress_factory) -> None:

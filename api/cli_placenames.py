@@ -28,8 +28,11 @@ AsUser = Annotated[str, typer.Option("--as", help="staff account to act as")]
 def _engine():
     from data.db import make_engine
     from data.settings import get_settings
+    from placenames.rules import use_extra_wordlists
 
-    return make_engine(get_settings())
+    settings = get_settings()
+    use_extra_wordlists(settings.wordlists_dir)
+    return make_engine(settings)
 
 
 def _progress():

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     demo_data: bool = Field(default=True, description="Load the demo data on first start.")
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024,
                                       description="Largest application attachment accepted.")
+    wordlists_dir: Path | None = Field(default=None, description="Folder of extra naming-rule word lists.")
 
     @field_validator("home")
     @classmethod

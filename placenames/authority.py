@@ -53,11 +53,21 @@ class Approver:
 
 
 def _division(db: DB, code: str) -> tuple[str, int, str, str | None, str | None]:
+    # The parent is the nearest real division above: 朝阳区 (110105) sits under the statistical
+    # placeholder 市辖区 (110100), but its next-higher government is 北京市 (110000).
     row = db.execute(text("""
+        WITH RECURSIVE d AS (
+            SELECT code, level, name, kind, parent_code FROM divisions
+            WHERE code = :c AND valid_to IS NULL AND NOT placeholder ORDER BY level LIMIT 1
+        ), up AS (
+            SELECT p.code, p.level, p.name, p.placeholder, p.parent_code FROM divisions p JOIN d
+              ON p.code = d.parent_code AND p.level = d.level - 1 AND p.valid_to IS NULL
+            UNION ALL
+            SELECT p.code, p.level, p.name, p.placeholder, p.parent_code FROM divisions p JOIN up
+              ON up.placeholder AND p.code = up.parent_code AND p.level = up.level - 1 AND p.valid_to IS NULL
+        )
         SELECT d.name, d.level, d.kind, p.name AS parent_name, p.code AS parent_code
-        FROM divisions d LEFT JOIN divisions p
-          ON p.code = d.parent_code AND p.level = d.level - 1 AND p.valid_to IS NULL AND NOT p.placeholder
-        WHERE d.code = :c AND d.valid_to IS NULL AND NOT d.placeholder ORDER BY d.level LIMIT 1"""),
+        FROM d LEFT JOIN (SELECT * FROM up WHERE NOT placeholder ORDER BY level DESC LIMIT 1) p ON true"""),
         {"c": code}).one_or_none()
     if row is None:
         raise InvalidInput(f"approver division {code} is not a current division",

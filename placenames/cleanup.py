@@ -69,22 +69,32 @@ CASE WHEN category IN ('0401', '0402', '0403') THEN 'national'
      WHEN category LIKE '05%' THEN 'committees'
      ELSE category END
 """
+# A division's names are compared with every name in their legal scope (a township with the whole
+# province, a county nationwide), not only with the division's; findings are reported for its own names.
 _DUPLICATES = f"""
-WITH names AS (
-    SELECT name_id, name, category, division_code, pinyin_key, {_SCOPE} AS scope, {_GROUP} AS grp
-    FROM place_names WHERE valid_to IS NULL AND status = 'standard' AND category NOT LIKE '12%'
+WITH mine AS (
+    SELECT name, pinyin_key FROM place_names
+    WHERE valid_to IS NULL AND status = 'standard' AND category NOT LIKE '12%'
       AND (CAST(:prefix AS text) IS NULL OR division_code LIKE :prefix)
+), names AS (
+    SELECT name_id, name, category, division_code, pinyin_key, {_SCOPE} AS scope, {_GROUP} AS grp,
+           (CAST(:prefix AS text) IS NULL OR division_code LIKE :prefix) AS mine
+    FROM place_names WHERE valid_to IS NULL AND status = 'standard' AND category NOT LIKE '12%'
+      AND (CAST(:prefix AS text) IS NULL OR division_code LIKE :prefix
+           OR name IN (SELECT name FROM mine) OR pinyin_key IN (SELECT pinyin_key FROM mine))
 ), same_name AS (
-    SELECT scope, grp, name, array_agg(name_id ORDER BY name_id) AS ids FROM names
-    GROUP BY scope, grp, name HAVING count(*) > 1
+    SELECT scope, grp, name, array_agg(name_id ORDER BY name_id) AS ids,
+           array_agg(name_id ORDER BY name_id) FILTER (WHERE mine) AS mine_ids FROM names
+    GROUP BY scope, grp, name HAVING count(*) > 1 AND bool_or(mine)
 ), same_sound AS (
     SELECT scope, grp, pinyin_key, array_agg(name_id ORDER BY name_id) AS ids,
+           array_agg(name_id ORDER BY name_id) FILTER (WHERE mine) AS mine_ids,
            array_agg(DISTINCT name) AS spellings FROM names
-    GROUP BY scope, grp, pinyin_key HAVING count(DISTINCT name) > 1
+    GROUP BY scope, grp, pinyin_key HAVING count(DISTINCT name) > 1 AND bool_or(mine)
 )
-SELECT 'duplicate' AS kind, scope, grp, ids, ARRAY[name] AS spellings FROM same_name
+SELECT 'duplicate' AS kind, scope, grp, ids, mine_ids, ARRAY[name] AS spellings FROM same_name
 UNION ALL
-SELECT 'homophone', scope, grp, ids, spellings FROM same_sound
+SELECT 'homophone', scope, grp, ids, mine_ids, spellings FROM same_sound
 """
 _RULE_OF_GROUP = {"national": 6, "committees": 4}
 
@@ -120,7 +130,7 @@ def _duplicate_findings(conn: Connection, prefix: str | None) -> Iterator[AuditR
         rule = _RULE_OF_GROUP.get(group.grp, 3 if group.grp == "0404" else 5 if group.grp in
                                   ("buildings", "0801") else 4)
         scope = "全国" if group.scope == "CN" else f"政区 {group.scope}"
-        for name_id in group.ids:
+        for name_id in group.mine_ids:
             row = names[name_id]
             others = [names[i].name + f"({i})" for i in group.ids if i != name_id][:5]
             same = group.kind == "duplicate"

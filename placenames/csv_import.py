@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 
 from data.errors import GazetteerError, InvalidInput
+from placenames.categories import get_category
 from placenames.registry import NameInput, register
 
 # Header aliases: the census form's Chinese column names and plain English ones.
@@ -112,7 +113,8 @@ def _exists(conn: Connection, item: NameInput) -> bool:
     return conn.execute(text(
         "SELECT 1 FROM place_names WHERE valid_to IS NULL AND name = :n AND division_code = :d "
         "AND category LIKE left(:c, 2) || '%'"),
-        {"n": item.name.strip(), "d": item.division_code, "c": item.category}).first() is not None
+        {"n": item.name.strip(), "d": item.division_code,
+         "c": get_category(item.category).code}).first() is not None
 
 
 def import_csv(conn: Connection, path: Path, *, actor: str,
@@ -123,22 +125,25 @@ def import_csv(conn: Connection, path: Path, *, actor: str,
         raise InvalidInput(f"{path.name} has no data rows")
     columns = _columns(rows[0])
     report, errors = ImportReport(), []
-    for line, values in enumerate(rows[1:], start=2):
-        if not any(v.strip() for v in values):
-            continue
-        cells = {k: (values[i].strip() if i < len(values) else "") for k, i in columns.items()}
-        try:
-            item, valid_from = row_input(cells, f"CSV import {path.name}")
-            if _exists(conn, item):
-                report.skipped += 1
-            else:
-                with conn.begin_nested():
-                    report.name_ids.append(register(conn, item, actor=actor, valid_from=valid_from))
-                report.added += 1
-        except GazetteerError as exc:
-            errors.append({"field": f"line {line}", "message": exc.detail})
-        if on_progress:
-            on_progress(1)
+    with conn.begin_nested() as everything:  # all or nothing, even for a caller that carries on
+        for line, values in enumerate(rows[1:], start=2):
+            if not any(v.strip() for v in values):
+                continue
+            cells = {k: (values[i].strip() if i < len(values) else "") for k, i in columns.items()}
+            try:
+                item, valid_from = row_input(cells, f"CSV import {path.name}")
+                if _exists(conn, item):
+                    report.skipped += 1
+                else:
+                    with conn.begin_nested():
+                        report.name_ids.append(register(conn, item, actor=actor, valid_from=valid_from))
+                    report.added += 1
+            except GazetteerError as exc:
+                errors.append({"field": f"line {line}", "message": exc.detail})
+            if on_progress:
+                on_progress(1)
+        if errors:
+            everything.rollback()
     if errors:
         shown = errors[:MAX_REPORTED]
         raise InvalidInput(f"{len(errors)} bad rows in {path.name}; nothing was imported. First: "

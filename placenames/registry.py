@@ -298,14 +298,15 @@ def revise(
     unknown = set(updates) - set(NameInput.__dataclass_fields__)
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a place name")
-    closed = db.execute(text(
-        "UPDATE place_names SET valid_to = :d WHERE name_id = :id AND valid_to IS NULL "
-        "AND valid_from <= :d RETURNING version_id"), {"d": valid_from, "id": name_id}).first()
-    if closed is None:
-        raise InvalidInput(f"the new version must start on or after the current one ({valid_from})")
     new = NameInput(**{**asdict(current), **updates})
-    return register(db, new, actor=actor, valid_from=valid_from, name_id=name_id,
-                    application_id=application_id, change_note=change_note)
+    with db.begin_nested():  # a refused new version leaves the current one open
+        closed = db.execute(text(
+            "UPDATE place_names SET valid_to = :d WHERE name_id = :id AND valid_to IS NULL "
+            "AND valid_from <= :d RETURNING version_id"), {"d": valid_from, "id": name_id}).first()
+        if closed is None:
+            raise InvalidInput(f"the new version must start on or after the current one ({valid_from})")
+        return register(db, new, actor=actor, valid_from=valid_from, name_id=name_id,
+                        application_id=application_id, change_note=change_note)
 
 
 # ---------------------------------------------------------------- search

@@ -242,9 +242,21 @@ def _parse_list(text: str, origin: str, entries: dict[str, Entry]) -> None:
             entries[word.lower()] = Entry(word, rest[0] if rest else None, source)
 
 
+_EXTRA_DIR: list[str | None] = [None]  # the deployment's folder, set once from the settings
+
+
+def use_extra_wordlists(extra_dir: str | Path | None) -> None:
+    """Make every check use the packaged lists extended by EXTRA_DIR (GAZETTEER_WORDLISTS_DIR)."""
+    _EXTRA_DIR[0] = None if extra_dir is None else str(Path(extra_dir).expanduser().resolve())
+    load_wordlists()  # fail at start-up, not on the first check, when a list is malformed
+
+
 def load_wordlists(extra_dir: str | Path | None = None) -> WordLists:
-    """The packaged word lists, each extended by the same-named file in extra_dir if given (cached)."""
-    return _load_wordlists(None if extra_dir is None else str(Path(extra_dir).expanduser().resolve()))
+    """The packaged word lists, each extended by the same-named file in extra_dir (default: the
+    configured folder) if given (cached)."""
+    if extra_dir is None:
+        return _load_wordlists(_EXTRA_DIR[0])
+    return _load_wordlists(str(Path(extra_dir).expanduser().resolve()))
 
 
 @cache
