@@ -64,7 +64,7 @@ def test_rule6_compares_across_the_three_levels(session):
 
 
 def test_rule3_township_duplicate_within_the_province(session):
-    (zhili_id, code), = seeded(session, "织里镇", "0404", "330502")
+    [(zhili_id, code)] = seeded(session, "织里镇", "0404", "330502")
     found = check(session, "织里镇", "0404", "330503")                  # proposed in 南浔区, same province
     assert summary(found) == [(3, "duplicate", "error", "织里镇")]
     assert found[0].evidence["name_id"] == zhili_id and found[0].evidence["scope"] == "省级政区 浙江省"
@@ -77,7 +77,7 @@ def test_rule3_same_township_name_in_another_province_passes(session):
 
 
 def test_rule3_township_homophone_within_the_province(session):
-    (daixi_id, _), = seeded(session, "岱西镇", "0404", "33")             # 舟山市岱山县
+    [(daixi_id, _)] = seeded(session, "岱西镇", "0404", "33")             # 舟山市岱山县
     found = check(session, "埭溪镇", "0404", "330503")
     assert (3, "homophone", "warning", "岱西镇") in summary(found)
     assert daixi_id in [f.evidence["name_id"] for f in found]
