@@ -21,3 +21,16 @@ def add_division(session: Session, *, code: str = "339901", level: int = 3, name
         ), {"code": code, "level": level, "wkt": wkt})
     return code
 
+
+
+STAFF_PASSWORD = "long enough pw"
+
+
+def staff_headers(client, session: Session, role: str, username: str | None = None) -> dict[str, str]:
+    """Create an account with ROLE and return the Authorization header of its bearer token."""
+    from data.accounts import add_user
+
+    username = username or f"t-{role}"
+    add_user(session, username, STAFF_PASSWORD, role)
+    token = client.post("/v1/auth/token", data={"username": username, "password": STAFF_PASSWORD}).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from data.accounts import add_user
 from placenames.categories import get_category
 from placenames.checks import check_proposal
 from placenames.registry import NameInput, register
 from placenames.rules import Proposal
+from tests.builders import staff_headers
 
 PROBLEM = "application/problem+json"
 PASSWORD = "long enough pw"
@@ -215,9 +215,7 @@ def test_romanize_bad_input_is_422(client, params):
 
 
 def auth(client, session, role):
-    add_user(session, f"ck-{role}", PASSWORD, role)
-    token = client.post("/v1/auth/token", data={"username": f"ck-{role}", "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
+    return staff_headers(client, session, role, f"ck-{role}")
 
 
 OVERRIDE = {"name": "栖贤路", "romanization": "Xixian Lu", "reason": "当地读 xī，经审音确认"}

@@ -5,10 +5,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import text
 
-from data.accounts import add_user
 from data.errors import Conflict, InvalidInput, NotFound
 from placenames import protection, signs
 from placenames.registry import NameInput, register, revise, today
+from tests.builders import staff_headers
 
 PROBLEM = "application/problem+json"
 WUXING = (120.09, 30.87)  # a point in 吴兴区, 湖州
@@ -35,10 +35,7 @@ def add_application(session, name_id, kind="rename", proposed_name="文兴路"):
 
 
 def auth_for(client, session, role, username=None):
-    username = username or f"{role}-ps"
-    add_user(session, username, "correct horse", role)
-    token = client.post("/v1/auth/token", data={"username": username, "password": "correct horse"})
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return staff_headers(client, session, role, username or f"{role}-ps")
 
 
 def audit_rows(session, entity_type, entity_id):

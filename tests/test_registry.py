@@ -10,11 +10,11 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from api.cli import app
-from data.accounts import add_user
 from data.errors import InvalidInput, NotFound
 from placenames.csv_import import import_csv
 from placenames.registry import NameInput, get_name, history, register, revise
 from placenames.seed import DATASET, SOURCE
+from tests.builders import staff_headers
 
 PROBLEM = "application/problem+json"
 PASSWORD = "long enough pw"
@@ -32,9 +32,7 @@ def names(page: dict) -> list[str]:
 
 
 def headers(client, session, role: str) -> dict[str, str]:
-    add_user(session, f"reg-{role}", PASSWORD, role)
-    token = client.post("/v1/auth/token", data={"username": f"reg-{role}", "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
+    return staff_headers(client, session, role, f"reg-{role}")
 
 
 def seeded_id(session, entity_code: str, category: str) -> int:

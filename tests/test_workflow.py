@@ -9,19 +9,17 @@ import xml.etree.ElementTree as ET
 import pytest
 from sqlalchemy import text
 
-from data.accounts import add_user
 from data.errors import InvalidInput
 from placenames import workflow
 from placenames.registry import NameInput, history, register
+from tests.builders import staff_headers
 
 REPORTS = ("comprehensive_assessment", "expert_review", "consultation")
 PASSWORD = "long enough pw"
 
 
 def _headers(client, session, username: str, role: str) -> dict[str, str]:
-    add_user(session, username, PASSWORD, role)
-    token = client.post("/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
+    return staff_headers(client, session, role, username)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import SessionDep, SettingsDep, UserDep, require_role
+from api.paging import page
 from api.placename_schemas import (
     AnnouncementOut,
     AnnouncementPage,
@@ -49,8 +50,7 @@ def list_all(
     mine = user.username if user.role == "applicant" else None
     items, cursor = workflow.list_applications(session, state=state, overdue=overdue, applicant=mine,
                                                limit=limit, after=after)
-    next_url = str(request.url.include_query_params(after=cursor)) if cursor else None
-    return {"items": [i.as_dict() for i in items], "next": next_url}
+    return page(request, items, cursor)
 
 
 @router.get("/v1/applications/{app_id}", response_model=ApplicationOut, summary="One application")
@@ -130,8 +130,7 @@ def list_announcements(
     if f == "atom" or "application/atom+xml" in request.headers.get("accept", ""):
         base = str(request.base_url).rstrip("/")
         return Response(announcements.atom_feed(items, base), media_type="application/atom+xml")
-    next_url = str(request.url.include_query_params(after=cursor)) if cursor else None
-    return {"items": [a.as_dict() for a in items], "next": next_url}
+    return page(request, items, cursor)
 
 
 @router.get("/v1/announcements/{ann_id}", summary="One announcement (JSON or printable HTML)",

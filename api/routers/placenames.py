@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import SessionDep, require_role
+from api.paging import page
 from api.placename_schemas import (
     CheckIn,
     CheckOut,
@@ -45,8 +46,7 @@ def search_names(
         division=DivisionCode.parse(division) if division else None, bbox=registry.parse_bbox(bbox),
         status=None if status == "any" else status, limit=limit, after=registry.parse_cursor(after))
     items, cursor = registry.search(session, query)
-    next_url = str(request.url.include_query_params(after=".".join(map(str, cursor)))) if cursor else None
-    return {"items": [i.as_dict() for i in items], "next": next_url}
+    return page(request, items, cursor)
 
 
 @router.post("/v1/placenames", response_model=PlaceNameOut, status_code=201,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, require_role
+from api.paging import page
 from data.accounts import Account
 from placenames import protection
 
@@ -83,11 +84,8 @@ def list_protected(
     after: Annotated[int | None, Query(ge=0, le=BIGINT, description="keyset cursor")] = None,
 ) -> dict:
     """Listed names by entry id, optionally of one category."""
-    page = protection.list_protected(session, category=category, limit=limit, after=after)
-    next_url = None
-    if page.next_after is not None:
-        next_url = str(request.url.include_query_params(after=page.next_after))
-    return {"items": [e.as_dict() for e in page.items], "next": next_url}
+    found = protection.list_protected(session, category=category, limit=limit, after=after)
+    return page(request, found.items, found.next_after)
 
 
 @router.get("/{protected_id}", response_model=ProtectedOut, summary="One protection-list entry")

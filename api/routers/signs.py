@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, require_role
+from api.paging import page
 from data.accounts import Account
 from placenames import signs
 from placenames.registry import parse_bbox
@@ -105,12 +106,9 @@ def list_signs(
     after: Annotated[int | None, Query(ge=0, le=BIGINT, description="keyset cursor")] = None,
 ) -> dict:
     """Signs by id, with each one's live text checks."""
-    page = signs.list_signs(session, name_id=name_id, condition=condition, mismatched=mismatched,
-                            bbox=parse_bbox(bbox), limit=limit, after=after)
-    next_url = None
-    if page.next_after is not None:
-        next_url = str(request.url.include_query_params(after=page.next_after))
-    return {"items": [s.as_dict() for s in page.items], "next": next_url}
+    found = signs.list_signs(session, name_id=name_id, condition=condition, mismatched=mismatched,
+                             bbox=parse_bbox(bbox), limit=limit, after=after)
+    return page(request, found.items, found.next_after)
 
 
 @router.get("/{sign_id}", response_model=SignOut, summary="One sign with inspections and checks")

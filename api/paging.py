@@ -1,0 +1,20 @@
+"""Keyset paging links: the same URL with every query parameter, plus the cursor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+
+def next_link(request: Request, cursor: Any) -> str | None:
+    """The URL of the next page, or None when CURSOR says there is none."""
+    if cursor is None:
+        return None
+    value = ".".join(map(str, cursor)) if isinstance(cursor, tuple) else cursor
+    return str(request.url.include_query_params(after=value))
+
+
+def page(request: Request, items: list, cursor: Any) -> dict[str, Any]:
+    """A list response: the items as dicts and the `next` link."""
+    return {"items": [item.as_dict() for item in items], "next": next_link(request, cursor)}
