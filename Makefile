@@ -36,6 +36,7 @@ lint: install
 
 bench: setup
 	$(BIN)/python bench/locate.py
+	$(BIN)/python bench/names.py
 
 clean-db:
 	-$(BIN)/gazetteer db stop

@@ -362,8 +362,10 @@ def _match(q: str) -> tuple[str, dict[str, Any]]:
         where = "(pinyin_key LIKE :prefix OR initials LIKE :prefix)"
         return rank, {"rank": rank, "where": where, "key": key, "prefix": key + "%"}
     rank = ("CASE WHEN name = :q THEN 0 WHEN name LIKE :prefix THEN 1 "
-            "WHEN :q = ANY(aliases) OR :q = ANY(former_names) THEN 2 ELSE 3 END")
-    where = "(name LIKE :contains OR :q = ANY(aliases) OR :q = ANY(former_names))"
+            "WHEN aliases @> ARRAY[:q] OR former_names @> ARRAY[:q] THEN 2 ELSE 3 END")
+    # Trigram indexes need three characters: shorter queries match from the start of the name.
+    where = ("(name LIKE :contains OR aliases @> ARRAY[:q] OR former_names @> ARRAY[:q])" if len(q) >= 3
+             else "(name LIKE :prefix OR aliases @> ARRAY[:q] OR former_names @> ARRAY[:q])")
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return rank, {"rank": rank, "where": where, "q": q, "prefix": escaped + "%",
                   "contains": "%" + escaped + "%"}

@@ -50,7 +50,9 @@ CREATE TABLE place_names (
 CREATE UNIQUE INDEX place_names_current ON place_names (name_id) WHERE valid_to IS NULL;
 CREATE INDEX place_names_history ON place_names (name_id, valid_from);
 CREATE INDEX place_names_name_trgm ON place_names USING gin (name gin_trgm_ops) WHERE valid_to IS NULL;
-CREATE INDEX place_names_name ON place_names (name) WHERE valid_to IS NULL;
+CREATE INDEX place_names_name ON place_names (name text_pattern_ops) WHERE valid_to IS NULL;
+CREATE INDEX place_names_aliases ON place_names USING gin (aliases) WHERE valid_to IS NULL;
+CREATE INDEX place_names_former ON place_names USING gin (former_names) WHERE valid_to IS NULL;
 CREATE INDEX place_names_pinyin ON place_names (pinyin_key text_pattern_ops) WHERE valid_to IS NULL;
 CREATE INDEX place_names_initials ON place_names (initials text_pattern_ops) WHERE valid_to IS NULL;
 CREATE INDEX place_names_division ON place_names (division_code text_pattern_ops) WHERE valid_to IS NULL;
