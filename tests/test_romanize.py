@@ -464,3 +464,14 @@ def test_polyphone_review_rows(tmp_path):
     out = tmp_path / "review.tsv"
     assert write_review(rows, out) == 2
     assert out.read_text("utf-8").splitlines()[1].startswith("code\tname\tpypinyin")
+
+
+@pytest.mark.parametrize("name, category, expected", [
+    ("哈尔滨市", "0402", "Harbin Shi"),
+    ("齐齐哈尔市", "0402", "Qiqihar Shi"),
+    ("珠穆朗玛峰", "0301", "Qomolangma Feng"),
+    ("雅鲁藏布江", "0201", "Yarlung Zangbo Jiang"),
+    ("塔里木河", "0201", "Tarim He"),
+])
+def test_transliterated_names_in_official_use(name, category, expected):
+    assert romanize(name, category).text == expected
