@@ -7,15 +7,20 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+# The tests get a cluster of their own, so they never see (or depend on) what you entered in `make run`.
+TEST_ENV := GAZETTEER_HOME=$(or $(GAZETTEER_TEST_HOME),.gazetteer-test) \
+            GAZETTEER_PG_PORT=$(or $(GAZETTEER_TEST_PG_PORT),55442)
+
 .PHONY: run test setup install lint bench clean-db
 
 run: setup
 	$(BIN)/gazetteer serve --no-setup
 
-test: setup
+test: install
+	$(TEST_ENV) $(BIN)/gazetteer setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m data.system chromium:chromium
-	$(BIN)/python -m pytest
+	$(TEST_ENV) $(BIN)/python -m pytest
 
 setup: install
 	$(BIN)/gazetteer setup
@@ -40,4 +45,5 @@ bench: setup
 
 clean-db:
 	-$(BIN)/gazetteer db stop
-	rm -rf .gazetteer/pg .gazetteer/pg-password
+	-$(TEST_ENV) $(BIN)/gazetteer db stop
+	rm -rf .gazetteer/pg .gazetteer/pg-password .gazetteer-test/pg .gazetteer-test/pg-password
