@@ -1,0 +1,28 @@
+"""Schemathesis fuzzes the public place-name endpoints: whatever it sends, no 5xx, and every error is
+problem+json. Writes need a token, so unauthenticated fuzzing of them only ever gets 401/422."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from api.app import create_app
+from data.db import make_engine
+from data.settings import get_settings
+
+PATHS = r"^/v1/(placenames|romanize|announcements|signs|protected-names|applications)"
+app = create_app(get_settings(), make_engine(get_settings(), pool_size=2, max_overflow=2))
+schema = schemathesis.openapi.from_asgi("/api", app).include(path_regex=PATHS)
+
+
+@pytest.mark.filterwarnings("ignore")
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case):
+    response = case.call()
+    assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:300]}"
+    if response.status_code >= 400:
+        media_type = response.headers["content-type"]
+        media_type = media_type[0] if isinstance(media_type, list) else media_type
+        assert media_type.startswith("application/problem+json"), response.text[:200]
