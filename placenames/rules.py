@@ -15,7 +15,7 @@ Severities ("error" blocks approval, "warning" the reviewer decides, "info" is a
 | 1       | unlisted-generic      | warning: a given 通名 that is not in the category's vocabulary        |
 | 2       | stacked-generic       | warning (0703, 0801 and class 11 only)                                |
 | 7       | state-leader          | error, never cleared                                                  |
-| 7       | person-name           | warning ("generally not", Art. 9(4)); info when cleared               |
+| 7       | person-name           | error until a reviewer clears it (§9 rule 7, SSB-71 Art. 3); then info |
 | 8       | foreign-place/-person | error; warning for list entries marked so (ordinary Chinese words)    |
 | 7, 8, 11| listed-exception      | info: a whole name on exceptions.txt skips rules 7, 8 and 11          |
 | 9       | enterprise-name       | warning, the reviewer decides on 特定联系; info when cleared          |
@@ -435,7 +435,7 @@ def _rule7_persons(n: _Name) -> list[Finding]:
              for m in n.in_name("state_leaders")]
     for m in n.in_name("persons"):
         found.append(_cleared_note(7, m) if _cleared(n, m) else _hit(
-            7, "person-name", m.entry.severity or "warning",
+            7, "person-name", m.entry.severity or "error",
             f"含人名“{m.entry.word}”，一般不以人名命名；如无特定联系请审核确认 (contains a person's name; "
             f"a reviewer may clear it as having no specific link)", m))
     return found

@@ -146,7 +146,7 @@ def test_rule7_state_leader_is_always_an_error():
 
 def test_rule7_other_person_needs_a_reviewer():
     (f,) = rule(7, "鲁迅路", "0801")
-    assert (f.code, f.severity) == ("person-name", "warning")
+    assert (f.code, f.severity) == ("person-name", "error")
     (f,) = rule(7, "鲁迅路", "0801", no_specific_link=("鲁迅",))
     assert (f.code, f.severity) == ("no-specific-link", "info")
 
