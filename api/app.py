@@ -6,11 +6,12 @@ import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api import errors
+from api.guards import no_nul_characters
 from api.routers import applications, auth, divisions, health, landing, maps, placenames, protection, signs
 from data.db import make_engine
 from data.settings import Settings, get_settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(no_nul_characters)],
     )
     app.state.settings = settings
     if engine is not None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Query, Request
+
+BIGINT = 2**63 - 1  # PostgreSQL bigint: larger ids are a 422, not a database error
+RowId = Annotated[int, Path(ge=1, le=BIGINT, description="row id")]
+AfterId = Annotated[int | None, Query(ge=1, le=BIGINT, description="keyset cursor from `next`")]
 
 
 def next_link(request: Request, cursor: Any) -> str | None:

@@ -42,7 +42,8 @@ class CheckIn(Strict):
     no_specific_link: list[str] = Field(default_factory=list, max_length=20)
     sign_text: str | None = Field(None, max_length=200)
     geometry: dict[str, Any] | None = None
-    exclude_name_id: int | None = Field(None, description="the name being renamed, ignored as a duplicate")
+    exclude_name_id: int | None = Field(None, ge=1, le=2**63 - 1,
+                                       description="the name being renamed, ignored as a duplicate")
 
 
 class CheckOut(BaseModel):
@@ -149,7 +150,7 @@ class ApplicationIn(Strict):
     division_code: str = CODE
     reasons: str = Field(min_length=4, max_length=8000)
     proposed_name: str | None = Field(None, min_length=1, max_length=50)
-    name_id: int | None = Field(None, description="the registry name to rename or cancel")
+    name_id: int | None = Field(None, ge=1, le=2**63 - 1, description="the registry name to rename or cancel")
     specific: str | None = Field(None, max_length=50)
     generic: str | None = Field(None, max_length=20)
     location_description: str | None = Field(None, max_length=500)

@@ -95,7 +95,7 @@ def row_input(cells: dict[str, str], default_source: str) -> tuple[NameInput, dt
     if not codes:
         raise InvalidInput("所在(跨)行政区 is empty")
     year = cells.get("established", "")
-    if year and not (year.isdigit() and 1 <= int(year) <= dt.date.today().year):
+    if year and not (year.isascii() and year.isdigit() and 1 <= int(year) <= dt.date.today().year):
         raise InvalidInput(f"设立年份 must be a year, got {year!r}")
     item = NameInput(
         name=cells["name"], category=cells["category"], division_code=codes[0], division_codes=codes[1:],

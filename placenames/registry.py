@@ -345,6 +345,8 @@ def parse_cursor(value: str | None) -> tuple[int, int, int] | None:
         return None
     try:
         rank, length, ident = (int(p) for p in value.split("."))
+        if not all(0 <= v < 2**63 for v in (rank, length, ident)):
+            raise ValueError(value)
     except ValueError as exc:
         raise InvalidInput("after must be the value from a previous `next` link",
                            errors=[{"field": "after", "message": f"got {value!r}"}]) from exc

@@ -288,7 +288,7 @@ def _clean_code(code: str | None) -> str | None:
     if code is None:
         return None
     code = str(code).strip()
-    if not code.isdigit():
+    if not (code.isascii() and code.isdigit()):
         raise RomanizationError(f"division code {code!r} must be digits")
     return code
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import SessionDep, SettingsDep, UserDep, require_role
-from api.paging import page
+from api.paging import AfterId, RowId, page
 from api.placename_schemas import (
     AnnouncementOut,
     AnnouncementPage,
@@ -44,7 +44,7 @@ def list_all(
     state: Annotated[str | None, Query(max_length=20)] = None,
     overdue: Annotated[bool | None, Query(description="true: past a 备案 or 公告 deadline")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[int | None, Query(ge=1)] = None,
+    after: AfterId = None,
 ) -> dict:
     """Newest first; applicants see their own applications only."""
     mine = user.username if user.role == "applicant" else None
@@ -54,7 +54,7 @@ def list_all(
 
 
 @router.get("/v1/applications/{app_id}", response_model=ApplicationOut, summary="One application")
-def get_one(app_id: int, session: SessionDep, user: Staff) -> dict:
+def get_one(app_id: RowId, session: SessionDep, user: Staff) -> dict:
     """With attachments, events, deadlines and the actions open now."""
     view = workflow.get_application(session, app_id)
     workflow.check_can_read(view, user)
@@ -62,7 +62,7 @@ def get_one(app_id: int, session: SessionDep, user: Staff) -> dict:
 
 
 @router.get("/v1/applications/{app_id}/findings", summary="Naming-rule findings for the proposed name")
-def findings(app_id: int, session: SessionDep, user: Staff) -> list[dict]:
+def findings(app_id: RowId, session: SessionDep, user: Staff) -> list[dict]:
     """The same checks as POST /v1/placenames/check, on the application's name."""
     workflow.check_can_read(workflow.get_application(session, app_id, detail=False), user)
     return [f.as_dict() for f in workflow.name_findings(session, app_id)]
@@ -70,7 +70,7 @@ def findings(app_id: int, session: SessionDep, user: Staff) -> list[dict]:
 
 @router.post("/v1/applications/{app_id}/attachments", status_code=201, summary="Attach a report")
 async def attach(
-    app_id: int, session: SessionDep, settings: SettingsDep, user: Staff,
+    app_id: RowId, session: SessionDep, settings: SettingsDep, user: Staff,
     kind: Annotated[str, Form(description=", ".join(workflow.ATTACHMENT_KINDS))],
     sha256: Annotated[str, Form(pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the file")],
     file: Annotated[UploadFile, File()],
@@ -94,7 +94,7 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
 
 
 @router.get("/v1/applications/{app_id}/attachments/{attachment_id}", summary="Download an attachment")
-def download(app_id: int, attachment_id: int, session: SessionDep, user: Staff) -> Response:
+def download(app_id: RowId, attachment_id: RowId, session: SessionDep, user: Staff) -> Response:
     """The stored bytes with their SHA-256 as an ETag."""
     workflow.check_can_read(workflow.get_application(session, app_id, detail=False), user)
     filename, media_type, content = workflow.attachment_content(session, app_id, attachment_id)
@@ -109,7 +109,7 @@ def _quote(value: str) -> str:
 
 @router.post("/v1/applications/{app_id}/{action}", response_model=ApplicationOut,
              summary="Take a workflow action")
-def act(app_id: int, action: str, session: SessionDep, user: UserDep,
+def act(app_id: RowId, action: str, session: SessionDep, user: UserDep,
         body: Annotated[dict[str, Any] | None, Body()] = None) -> dict:
     """submit, withdraw (applicant); accept, review (reviewer); approve, reject, file (approver);
     announce (admin). Wrong role → 403, wrong state → 409; both name the allowed actions."""
@@ -123,7 +123,7 @@ def list_announcements(
     request: Request, session: SessionDep,
     f: Annotated[str, Query(pattern="^(json|atom)$", description="json or atom")] = "json",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[int | None, Query(ge=1)] = None,
+    after: AfterId = None,
 ) -> Any:
     """Newest first. `?f=atom` (or Accept: application/atom+xml) gives an Atom feed."""
     items, cursor = announcements.list_announcements(session, limit=limit, after=after)
@@ -136,7 +136,7 @@ def list_announcements(
 @router.get("/v1/announcements/{ann_id}", summary="One announcement (JSON or printable HTML)",
             response_model=AnnouncementOut, responses={200: {"content": {"text/html": {}}}})
 def get_announcement(
-    ann_id: int, request: Request, session: SessionDep,
+    ann_id: RowId, request: Request, session: SessionDep,
     f: Annotated[str, Query(pattern="^(json|html)$")] = "json",
 ) -> Any:
     """`?f=html` (or Accept: text/html) gives the printable page with the six fields."""

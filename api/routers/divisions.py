@@ -24,7 +24,7 @@ def _ref(ref: divisions.DivisionRef | None) -> dict | None:
 def _level(value: str | None) -> int | None:
     if value is None:
         return None
-    if value.isdigit() and 1 <= int(value) <= 5:
+    if value.isascii() and value.isdigit() and 1 <= int(value) <= 5:
         return int(value)
     if value in LEVEL_NAMES:
         return LEVEL_NAMES[value]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import SessionDep, require_role
-from api.paging import page
+from api.paging import RowId, page
 from api.placename_schemas import (
     CheckIn,
     CheckOut,
@@ -63,14 +63,14 @@ def add_name(body: PlaceNameIn, session: SessionDep, user: Admin) -> dict:
 
 
 @router.get("/v1/placenames/{name_id}", response_model=PlaceNameOut, summary="One standard name")
-def get_name(name_id: int, session: SessionDep) -> dict:
+def get_name(name_id: RowId, session: SessionDep) -> dict:
     """The current version with geometry and division names."""
     return registry.get_name(session, name_id).as_dict()
 
 
 @router.get("/v1/placenames/{name_id}/history", response_model=list[PlaceNameOut],
             summary="Every version of a name")
-def name_history(name_id: int, session: SessionDep) -> list[dict]:
+def name_history(name_id: RowId, session: SessionDep) -> list[dict]:
     """Oldest first; each approved change closed one version and opened the next."""
     return [v.as_dict() for v in registry.history(session, name_id)]
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, require_role
-from api.paging import page
+from api.paging import BIGINT, page
 from data.accounts import Account
 from placenames import protection
 
 router = APIRouter(prefix="/v1/protected-names", tags=["protection list"])
 DEFAULT_LIMIT = 50
-BIGINT = 2**63 - 1
+
 Writer = Annotated[Account, Depends(require_role("admin", "approver"))]
 CATEGORY_HELP = "、".join(protection.CATEGORIES)
 EntryId = Annotated[int, Path(ge=1, le=BIGINT, description="protection-list entry id")]

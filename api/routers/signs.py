@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, require_role
-from api.paging import page
+from api.paging import BIGINT, page
 from data.accounts import Account
 from placenames import signs
 from placenames.registry import parse_bbox
 
 router = APIRouter(prefix="/v1/signs", tags=["signs"])
 DEFAULT_LIMIT = 50
-BIGINT = 2**63 - 1
+
 Writer = Annotated[Account, Depends(require_role("admin", "reviewer", "surveyor"))]
 SignId = Annotated[int, Path(ge=1, le=BIGINT, description="sign id")]
 
