@@ -127,6 +127,22 @@ def import_boundaries(
     console.print(result.summary())
 
 
+@import_app.command("builtup")
+def import_builtup(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GPKG, SHP, GeoJSON")],
+    name_field: Annotated[str, typer.Option("--name-field", help="column with the area's name")],
+    division_field: Annotated[str | None, typer.Option("--division-field", help="column with a code")] = None,
+    layer: Annotated[str | None, typer.Option(help="layer name in a multi-layer file")] = None,
+) -> None:
+    """Load 建成区 polygons: streets and buildings are then checked for duplicates within them."""
+    from placenames.builtup import import_builtup_areas
+
+    with _engine().begin() as conn:
+        count = import_builtup_areas(conn, file, name_field=name_field, division_field=division_field,
+                                     layer=layer)
+    console.print(f"loaded {count} built-up areas from {file.name}")
+
+
 @users_app.command("add")
 def users_add(
     username: str,

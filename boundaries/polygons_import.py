@@ -182,7 +182,8 @@ def rebuild_parts(conn: Connection, codes: list[str] | None = None) -> None:
 # --- official boundaries -------------------------------------------------------------------
 
 
-def _read_boundary_file(path: Path, code_field: str, layer: str | None):
+def read_layer(path: Path, code_field: str, layer: str | None):
+    """A GIS file as a GeoDataFrame in EPSG:4490, checked to have CODE_FIELD and a CRS."""
     import pyogrio
 
     try:
@@ -230,7 +231,7 @@ def import_boundary_file(conn: Connection, path: Path, code_field: str, *,
                          layer: str | None = None, actor: str = audit.SYSTEM
                          ) -> BoundaryImportResult:
     """Replace polygons with the file's official ones for every code it covers."""
-    frame = _read_boundary_file(path, code_field, layer)
+    frame = read_layer(path, code_field, layer)
     result = BoundaryImportResult(path.name)
     _stage(conn, _boundary_rows(frame, code_field, result))
     rows = conn.execute(text(

@@ -70,7 +70,7 @@ def scope_for(db: DB, category: Category, division_code: str, geom: BaseGeometry
                          "LRB-DM Art. 9(8); FS-172294")
         county = code[:6]
         return Scope(5, f"{cat_sql} AND division_code LIKE :stem", {**params, "stem": county + "%"},
-                     f"县级政区 {division_name(db, county)}（未载入建成区图层，按县级政区检查）",
+                     f"县级政区 {division_name(db, county)}（没有建成区图层覆盖此处，按县级政区检查）",
                      "LRB-DM Art. 9(8); FS-172294 (scope fallback: design choice)")
     if category.scope == "county":
         level = DivisionCode.parse(code).level
@@ -116,7 +116,7 @@ def duplicate_findings(db: DB, name: str, category: Category, division_code: str
             evidence={"name_id": row.name_id, "name": row.name, "division_code": row.division_code,
                       "scope": scope.description},
             source=scope.source))
-    if not rows and "未载入建成区" in scope.description:
+    if not rows and "没有建成区图层" in scope.description:
         found.append(Finding(rule=5, code="scope-fallback", severity="info",
                              message=f"重名检查范围：{scope.description}", evidence={"scope": scope.description},
                              source=scope.source))
