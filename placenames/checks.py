@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from boundaries.codes import DivisionCode
+from boundaries.divisions import descendant_prefix
 from placenames.categories import Category
 from placenames.registry import division_name, parse_geometry
 from placenames.romanize import pinyin_key
@@ -30,6 +31,7 @@ class Scope:
     params: dict[str, Any]
     description: str
     source: str
+    fallback: bool = False  # a built-up-area scope replaced by the county (no polygon covers the place)
 
 
 def _category_filter(category: Category) -> tuple[str, dict[str, Any]]:
@@ -71,12 +73,13 @@ def scope_for(db: DB, category: Category, division_code: str, geom: BaseGeometry
         county = code[:6]
         return Scope(5, f"{cat_sql} AND division_code LIKE :stem", {**params, "stem": county + "%"},
                      f"县级政区 {division_name(db, county)}（没有建成区图层覆盖此处，按县级政区检查）",
-                     "LRB-DM Art. 9(8); FS-172294 (scope fallback: design choice)")
+                     "LRB-DM Art. 9(8); FS-172294 (scope fallback: design choice)", fallback=True)
     if category.scope == "county":
-        level = DivisionCode.parse(code).level
-        stem = code[:6] if level >= 3 else code[: {1: 2, 2: 4}[level]]
-        return Scope(4, f"{cat_sql} AND division_code LIKE :stem", {**params, "stem": stem + "%"},
-                     f"政区 {division_name(db, stem.ljust(6, '0') if len(stem) < 6 else stem)}",
+        parsed = DivisionCode.parse(code)
+        scope_code = code[:6] if parsed.level >= 3 else code  # the county, or the wider division given
+        stem = descendant_prefix(DivisionCode.parse(scope_code))
+        return Scope(4, f"{cat_sql} AND division_code LIKE :stem", {**params, "stem": stem},
+                     f"政区 {division_name(db, scope_code)}",
                      "LRB-DM Art. 9(8); FS-172294" if category.class_code == "05"
                      else "LRB-DM Art. 9(8) by analogy (design choice)")
     return None
@@ -116,7 +119,7 @@ def duplicate_findings(db: DB, name: str, category: Category, division_code: str
             evidence={"name_id": row.name_id, "name": row.name, "division_code": row.division_code,
                       "scope": scope.description},
             source=scope.source))
-    if not rows and "没有建成区图层" in scope.description:
+    if not rows and scope.fallback:
         found.append(Finding(rule=5, code="scope-fallback", severity="info",
                              message=f"重名检查范围：{scope.description}", evidence={"scope": scope.description},
                              source=scope.source))

@@ -96,7 +96,8 @@ SELECT 'duplicate' AS kind, scope, grp, ids, mine_ids, ARRAY[name] AS spellings 
 UNION ALL
 SELECT 'homophone', scope, grp, ids, mine_ids, spellings FROM same_sound
 """
-_RULE_OF_GROUP = {"national": 6, "committees": 4}
+# §9 rule per comparison group; every other category is compared within its county (rule 4's scope).
+_RULE_OF_GROUP = {"national": 6, "0404": 3, "committees": 4, "buildings": 5, "0801": 5}
 
 
 def _text_findings(conn: Connection, prefix: str | None, on_progress) -> Iterator[AuditRow]:
@@ -127,8 +128,7 @@ def _duplicate_findings(conn: Connection, prefix: str | None) -> Iterator[AuditR
                                  "WHERE valid_to IS NULL AND name_id = ANY(:ids)"), {"ids": wanted}):
         names[row.name_id] = row
     for group in groups:
-        rule = _RULE_OF_GROUP.get(group.grp, 3 if group.grp == "0404" else 5 if group.grp in
-                                  ("buildings", "0801") else 4)
+        rule = _RULE_OF_GROUP.get(group.grp, 4)
         scope = "全国" if group.scope == "CN" else f"政区 {group.scope}"
         for name_id in group.mine_ids:
             row = names[name_id]

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from data import audit
-from data.errors import Conflict, InvalidInput, NotFound
-from placenames.registry import today
+from data.errors import Conflict, NotFound
+from placenames.inputs import field_error, not_future, text_field, today
 
 DB = Session | Connection
 MAX_PAGE = 200
@@ -108,14 +108,10 @@ def _entries(db: DB, rows) -> list[ProtectedName]:
     return entries
 
 
-def _bad(field_name: str, message: str, detail: str | None = None) -> InvalidInput:
-    return InvalidInput(detail or message, errors=[{"field": field_name, "message": message}])
-
-
 def check_category(category: str) -> str:
     """The category if it is in the list's vocabulary, else InvalidInput naming the allowed ones."""
     if category not in CATEGORIES:
-        raise _bad("category", f"unknown category {category!r}",
+        raise field_error("category", f"unknown category {category!r}",
                    "category must be one of " + "、".join(CATEGORIES))
     return category
 
@@ -142,27 +138,11 @@ def get_protected(db: DB, protected_id: int) -> ProtectedName:
     return _entries(db, rows)[0]
 
 
-def _text(value: str | None, field_name: str, limit: int) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise _bad(field_name, "must not be empty", f"{field_name} must not be empty")
-    if len(value) > limit:
-        raise _bad(field_name, f"at most {limit} characters", f"{field_name} is too long")
-    return value
-
-
-def _listed_date(value: dt.date | None) -> dt.date:
-    value = value or today()
-    if value > today():
-        raise _bad("listed_on", f"{value} is in the future", "listed_on must not be in the future")
-    return value
-
-
 def _current_name(db: DB, name_id: int) -> None:
     found = db.execute(text("SELECT 1 FROM place_names WHERE name_id = :id AND valid_to IS NULL"),
                        {"id": name_id}).first()
     if found is None:
-        raise _bad("name_id", "unknown name id", f"no current place name has id {name_id}")
+        raise field_error("name_id", "unknown name id", f"no current place name has id {name_id}")
 
 
 def _check_application(db: DB, application_id: int | None, field_name: str) -> None:
@@ -170,22 +150,23 @@ def _check_application(db: DB, application_id: int | None, field_name: str) -> N
         return
     found = db.execute(text("SELECT 1 FROM applications WHERE id = :id"), {"id": application_id}).first()
     if found is None:
-        raise _bad(field_name, "unknown application id", f"no application has id {application_id}")
+        raise field_error(field_name, "unknown application id", f"no application has id {application_id}")
 
 
 def _measure_values(db: DB, measure: dict[str, Any], prefix: str) -> dict[str, Any]:
     unknown = set(measure) - {"kind", "description", "application_id"}
     if unknown:
-        raise _bad(prefix, f"unknown fields {', '.join(sorted(unknown))}",
+        raise field_error(prefix, f"unknown fields {', '.join(sorted(unknown))}",
                    "a measure has kind, description and optionally application_id")
     kind = measure.get("kind")
     if kind not in MEASURE_KINDS:
-        raise _bad(f"{prefix}kind", f"unknown measure kind {kind!r}",
+        raise field_error(f"{prefix}kind", f"unknown measure kind {kind!r}",
                    "measure kind must be one of " + "、".join(MEASURE_KINDS))
     application_id = measure.get("application_id")
     _check_application(db, application_id, f"{prefix}application_id")
-    return {"kind": kind, "description": _text(measure.get("description"), f"{prefix}description",
-                                                MAX_DESCRIPTION), "application_id": application_id}
+    description = text_field(measure.get("description"), f"{prefix}description", MAX_DESCRIPTION,
+                             required=True)
+    return {"kind": kind, "description": description, "application_id": application_id}
 
 
 def _insert_measure(db: DB, protected_id: int, values: dict[str, Any], actor: str) -> int:
@@ -202,11 +183,11 @@ def protect(db: DB, *, name_id: int, category: str, reason: str, listed_on: dt.d
             measures: list[dict[str, Any]] | None = None, actor: str) -> int:
     """List a current registry name (once) with its initial measures; returns the entry id. Audited."""
     check_category(category)
-    reason = _text(reason, "reason", MAX_REASON)
-    listed_on = _listed_date(listed_on)
+    reason = text_field(reason, "reason", MAX_REASON, required=True)
+    listed_on = not_future(listed_on or today(), "listed_on")
     measures = measures or []
     if len(measures) > MAX_MEASURES:
-        raise _bad("measures", f"at most {MAX_MEASURES}", "too many measures in one request")
+        raise field_error("measures", f"at most {MAX_MEASURES}", "too many measures in one request")
     values = [_measure_values(db, m, f"measures.{i}.") for i, m in enumerate(measures)]
     _current_name(db, name_id)
     protected_id = _insert_entry(db, name_id, category, reason, listed_on, actor)

@@ -22,6 +22,7 @@ from boundaries.divisions import descendant_prefix
 from data import audit
 from data.errors import InvalidInput, NotFound
 from placenames.categories import Category, get_category, split_name
+from placenames.inputs import not_future, today
 from placenames.overrides import romanization_for
 from placenames.romanize import initials_key, pinyin_key
 from placenames.rules import validate_name
@@ -100,11 +101,12 @@ _COLUMNS = """
 """
 
 
-def _version(row, geometry: str | None = None) -> NameVersion:
-    data = dict(row._mapping)
-    data.pop("geometry", None)
+def _version(row) -> NameVersion:
+    """A NameVersion from a row of _COLUMNS (plus `geometry` as GeoJSON text, and search-only columns)."""
+    data = {k: v for k, v in row._mapping.items() if k in NameVersion.__dataclass_fields__}
     data["category_name"] = get_category(data["category"]).name
-    return NameVersion(**data, geometry=json.loads(geometry) if geometry else None)
+    data["geometry"] = json.loads(data["geometry"]) if data.get("geometry") else None
+    return NameVersion(**data)
 
 
 def get_name(db: DB, name_id: int, *, geometry: bool = True) -> NameVersion:
@@ -115,7 +117,7 @@ def get_name(db: DB, name_id: int, *, geometry: bool = True) -> NameVersion:
     ).one_or_none()
     if row is None:
         raise NotFound(f"no place name has id {name_id}")
-    view = _version(row, row.geometry)
+    view = _version(row)
     view.division_names = _division_names(db, view.division_codes or [view.division_code])
     return view
 
@@ -150,6 +152,12 @@ def division_name(db: DB, code: str) -> str:
     return names[0]
 
 
+def inside_china(minx: float, miny: float, maxx: float, maxy: float) -> bool:
+    """Whether a lon/lat box lies in CHINA_BOUNDS (a lat/lon box does not: it catches swapped axes)."""
+    lo_x, lo_y, hi_x, hi_y = CHINA_BOUNDS
+    return lo_x <= minx and maxx <= hi_x and lo_y <= miny and maxy <= hi_y
+
+
 def parse_geometry(value: dict[str, Any] | None) -> BaseGeometry | None:
     """A GeoJSON geometry (lon/lat, CGCS2000) checked for type, validity and plausibility."""
     if value is None:
@@ -162,9 +170,7 @@ def parse_geometry(value: dict[str, Any] | None) -> BaseGeometry | None:
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise InvalidInput(f"geometry is not valid GeoJSON: {exc}",
                            errors=[{"field": "geometry", "message": str(exc)}]) from exc
-    minx, miny, maxx, maxy = geom.bounds
-    lo_x, lo_y, hi_x, hi_y = CHINA_BOUNDS
-    if geom.is_empty or not (lo_x <= minx and maxx <= hi_x and lo_y <= miny and maxy <= hi_y):
+    if geom.is_empty or not inside_china(*geom.bounds):
         raise InvalidInput("geometry must be lon/lat (CGCS2000) inside China; check the axis order",
                            errors=[{"field": "geometry", "message": f"bounds {geom.bounds}"}])
     if not geom.is_valid:
@@ -232,9 +238,7 @@ def register(
 ) -> int:
     """Insert a new standard name (or a new version of NAME_ID); returns the name id. Audited."""
     derived = derive(db, item)
-    if valid_from and valid_from > today():
-        raise InvalidInput(f"valid_from {valid_from} is in the future",
-                           errors=[{"field": "valid_from", "message": "future date"}])
+    not_future(valid_from, "valid_from")
     codes = _check_divisions(db, item)
     geom = parse_geometry(item.geometry)
     if name_id is None:
@@ -255,13 +259,6 @@ def register(
     audit.record(db, actor=actor, action="placename.version", entity_type="place_name",
                  entity_id=str(name_id), after={**row, "version_id": version_id, "wkt": None})
     return name_id
-
-
-def today() -> dt.date:
-    """Today's date in Asia/Shanghai (legal deadlines and validity dates are local calendar days)."""
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def _current_input(db: DB, name_id: int) -> tuple[NameInput, str | None]:
@@ -405,16 +402,4 @@ def search(db: DB, query: SearchQuery) -> tuple[list[NameVersion], tuple[int, in
     rows = db.execute(text(sql), params).all()
     page = rows[: query.limit]
     cursor = (page[-1].rank, page[-1].len, page[-1].id) if len(rows) > query.limit else None
-    return [_version(_strip(r), r.geometry) for r in page], cursor
-
-
-class _Row:
-    __slots__ = ("_mapping",)
-
-    def __init__(self, mapping):
-        self._mapping = mapping
-
-
-def _strip(row) -> _Row:
-    mapping = {k: v for k, v in row._mapping.items() if k not in ("rank", "len")}
-    return _Row(mapping)
+    return [_version(r) for r in page], cursor

@@ -9,7 +9,6 @@ rename shows up as mismatched.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -18,9 +17,11 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from boundaries import divisions
 from data import audit
 from data.errors import InvalidInput, NotFound
-from placenames.registry import CHINA_BOUNDS, today
+from placenames.inputs import field_error, not_future
+from placenames.registry import CHINA_BOUNDS, inside_china
 from placenames.rules import Finding, check_sign_text
 
 DB = Session | Connection
@@ -106,10 +107,6 @@ LEFT JOIN place_names n ON n.name_id = s.name_id AND n.valid_to IS NULL
 """
 
 
-def _bad(field_name: str, message: str, detail: str) -> InvalidInput:
-    return InvalidInput(detail, errors=[{"field": field_name, "message": message}])
-
-
 def sign_key(value: str) -> str:
     """Sign pinyin for comparison: upper case, tone marks and curly apostrophes dropped, spaces kept."""
     return unicodedata.normalize("NFC", value).translate(_PLAIN).upper()
@@ -160,46 +157,35 @@ def _view(row, inspections: list[Inspection] | None = None) -> SignView:
 
 def check_point(lon: float, lat: float) -> tuple[float, float]:
     """Finite lon/lat degrees (CGCS2000) inside China's box, else InvalidInput naming the axis."""
-    errors = []
-    for name, value, limit in (("lon", lon, 180), ("lat", lat, 90)):
-        if not isinstance(value, int | float) or not math.isfinite(value) or not -limit <= value <= limit:
-            errors.append({"field": name, "message": f"must be a number between -{limit} and {limit}"})
-    if errors:
-        raise InvalidInput("coordinates must be finite lon/lat degrees (CGCS2000, EPSG:4490)", errors=errors)
-    lo_x, lo_y, hi_x, hi_y = CHINA_BOUNDS
-    if not (lo_x <= lon <= hi_x and lo_y <= lat <= hi_y):
+    divisions.check_point(lon, lat)  # range, NaN included
+    if not inside_china(lon, lat, lon, lat):
+        lo_x, lo_y, hi_x, hi_y = CHINA_BOUNDS
         raise InvalidInput(f"({lon}, {lat}) is outside China ({lo_x}–{hi_x}°E, {lo_y}–{hi_y}°N); "
                            "send lon first, then lat", errors=[
                                {"field": "lon", "message": f"lon {lon}, lat {lat} is outside China"}])
     return float(lon), float(lat)
 
 
-def _past_date(value: dt.date | None, field_name: str) -> dt.date | None:
-    if value is not None and value > today():
-        raise _bad(field_name, f"{value} is in the future", f"{field_name} must not be in the future")
-    return value
-
-
 def _sign_text(value: str | None, field_name: str) -> str:
     value = re.sub(r"\s+", " ", unicodedata.normalize("NFC", value or "")).strip()
     if not value:
-        raise _bad(field_name, "must not be empty", f"{field_name} must not be empty")
+        raise field_error(field_name, "must not be empty", f"{field_name} must not be empty")
     if len(value) > MAX_TEXT:
-        raise _bad(field_name, f"at most {MAX_TEXT} characters", f"{field_name} is too long")
+        raise field_error(field_name, f"at most {MAX_TEXT} characters", f"{field_name} is too long")
     return value
 
 
 def check_kind(kind: str) -> str:
     """The sign kind if known, else InvalidInput listing the kinds."""
     if kind not in KINDS:
-        raise _bad("kind", f"unknown sign kind {kind!r}", "kind must be one of " + "、".join(KINDS))
+        raise field_error("kind", f"unknown sign kind {kind!r}", "kind must be one of " + "、".join(KINDS))
     return kind
 
 
 def check_condition(condition: str, field_name: str = "condition") -> str:
     """The condition if known, else InvalidInput listing the conditions."""
     if condition not in CONDITIONS:
-        raise _bad(field_name, f"unknown condition {condition!r}",
+        raise field_error(field_name, f"unknown condition {condition!r}",
                    "condition must be one of " + ", ".join(CONDITIONS))
     return condition
 
@@ -249,11 +235,11 @@ def add_sign(db: DB, *, name_id: int, kind: str, lon: float, lat: float, text_zh
     lon, lat = check_point(lon, lat)
     row = {"name_id": name_id, "kind": check_kind(kind), "text_zh": _sign_text(text_zh, "text_zh"),
            "text_pinyin": _sign_text(text_pinyin, "text_pinyin"), "condition": check_condition(condition),
-           "installed_on": _past_date(installed_on, "installed_on"), "lon": lon, "lat": lat}
+           "installed_on": not_future(installed_on, "installed_on"), "lon": lon, "lat": lat}
     known = db.execute(text("SELECT 1 FROM place_names WHERE name_id = :id AND valid_to IS NULL"),
                        {"id": name_id}).first()
     if known is None:
-        raise _bad("name_id", "unknown name id", f"no current place name has id {name_id}")
+        raise field_error("name_id", "unknown name id", f"no current place name has id {name_id}")
     sign_id = db.execute(text(
         "INSERT INTO signs (name_id, kind, geom, text_zh, text_pinyin, condition, installed_on, created_by) "
         "VALUES (:name_id, :kind, ST_SetSRID(ST_MakePoint(:lon, :lat), 4490), :text_zh, :text_pinyin, "
@@ -272,14 +258,14 @@ def inspect_sign(db: DB, sign_id: int, *, inspected_on: dt.date, condition: str,
         "FROM signs WHERE id = :id FOR UPDATE"), {"id": sign_id}).first()
     if sign is None:
         raise NotFound(f"no sign has id {sign_id}")
-    _past_date(inspected_on, "inspected_on")
+    not_future(inspected_on, "inspected_on")
     if sign.installed_on and inspected_on < sign.installed_on:
-        raise _bad("inspected_on", f"before installation on {sign.installed_on}",
+        raise field_error("inspected_on", f"before installation on {sign.installed_on}",
                    "a sign cannot be inspected before it was installed")
     check_condition(condition)
     note = (note or "").strip() or None
     if note and len(note) > MAX_NOTE:
-        raise _bad("note", f"at most {MAX_NOTE} characters", "note is too long")
+        raise field_error("note", f"at most {MAX_NOTE} characters", "note is too long")
     inspection_id = db.execute(text(
         "INSERT INTO sign_inspections (sign_id, inspected_on, condition, note, inspector) "
         "VALUES (:id, :on, :condition, :note, :actor) RETURNING id"),

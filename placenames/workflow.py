@@ -16,12 +16,15 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from boundaries.codes import DivisionCode
+from boundaries.divisions import chain_of
 from data import audit
 from data.accounts import Account
 from data.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from placenames import authority
 from placenames.categories import Category, get_category, split_name
 from placenames.checks import check_proposal
+from placenames.inputs import not_future, text_field
 from placenames.overrides import romanization_for
 from placenames.protection import protection_block
 from placenames.registry import NameInput, division_name, get_name, parse_geometry, register, revise, today
@@ -434,23 +437,12 @@ def transition(db: DB, app_id: int, action_name: str, payload: dict[str, Any] | 
         raise NotFound(f"no application has id {app_id}")
     action = _authorise(action_name, row.state, actor, row.applicant)
     payload = dict(payload or {})
-    note = _text(payload.pop("note", None), "note", 2000)
+    note = text_field(payload.pop("note", None), "note", 2000)
     details = HANDLERS[action.name](db, app_id, payload, actor)
     db.execute(text("UPDATE applications SET state = :s, updated_at = now() WHERE id = :id"),
                {"s": action.target, "id": app_id})
     _event(db, app_id, action.name, row.state, action.target, actor.username, note, details)
     return get_application(db, app_id)
-
-
-def _text(value: Any, field_name: str, limit: int, *, required: bool = False) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InvalidInput(f"{field_name} is required", errors=[{"field": field_name, "message": "required"}])
-        return None
-    if not isinstance(value, str) or len(value) > limit or any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise InvalidInput(f"{field_name} must be text of at most {limit} characters",
-                           errors=[{"field": field_name, "message": "bad text"}])
-    return value.strip()
 
 
 def _date(value: Any, field_name: str, *, default: dt.date | None = None) -> dt.date:
@@ -461,10 +453,7 @@ def _date(value: Any, field_name: str, *, default: dt.date | None = None) -> dt.
     except ValueError as exc:
         raise InvalidInput(f"{field_name} must be a date YYYY-MM-DD",
                            errors=[{"field": field_name, "message": f"got {value!r}"}]) from exc
-    if day > today():
-        raise InvalidInput(f"{field_name} {day} is in the future",
-                           errors=[{"field": field_name, "message": "future date"}])
-    return day
+    return not_future(day, field_name)
 
 
 def _no_more(payload: dict[str, Any], action: str) -> None:
@@ -523,7 +512,7 @@ RECOMMENDATIONS = ("approve", "reject", "revise")
 
 
 def _review(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> dict[str, Any]:
-    opinion = _text(payload.pop("opinion", None), "opinion", 4000, required=True)
+    opinion = text_field(payload.pop("opinion", None), "opinion", 4000, required=True)
     recommendation = payload.pop("recommendation", None)
     if recommendation not in RECOMMENDATIONS:
         raise InvalidInput(f"recommendation must be one of {', '.join(RECOMMENDATIONS)}",
@@ -535,7 +524,7 @@ def _review(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> dic
 
 
 def _reject(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> dict[str, Any]:
-    reason = _text(payload.pop("reason", None), "reason", 4000, required=True)
+    reason = text_field(payload.pop("reason", None), "reason", 4000, required=True)
     _no_more(payload, "reject")
     return {"reason": reason}
 
@@ -544,11 +533,11 @@ def _approve(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> di
     app = _app_row(db, app_id)
     category = get_category(app.category)
     approval_date = _date(payload.pop("approval_date", None), "approval_date", default=today())
-    document = _text(payload.pop("approval_document", None), "approval_document", 200, required=True)
+    document = text_field(payload.pop("approval_document", None), "approval_document", 200, required=True)
     consulted = bool(payload.pop("placename_dept_consulted", False))
     approver = authority.describe_approver(
         db, str(payload.pop("approver_kind", "")), payload.pop("approver_division", None),
-        _text(payload.pop("approver_name", None), "approver_name", 100))
+        text_field(payload.pop("approver_name", None), "approver_name", 100))
     _no_more(payload, "approve")
     blocking = authority.authority_findings(category, approver, name_division=app.division_code,
                                             placename_dept_consulted=consulted)
@@ -603,7 +592,7 @@ def _write_registry(db: DB, app, approval_date: dt.date, approver: authority.App
 def _file(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> dict[str, Any]:
     app = _app_row(db, app_id)
     filing_date = _date(payload.pop("filing_date", None), "filing_date", default=today())
-    claimed = _text(payload.pop("filing_target", None), "filing_target", 200)
+    claimed = text_field(payload.pop("filing_target", None), "filing_target", 200)
     _no_more(payload, "file")
     if filing_date < app.approval_date:
         raise InvalidInput(f"filing_date {filing_date} is before the approval date {app.approval_date}",
@@ -623,7 +612,7 @@ def _file(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> dict[
 def _announce(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> dict[str, Any]:
     app = _app_row(db, app_id)
     published_on = _date(payload.pop("published_on", None), "published_on", default=today())
-    location = _text(payload.pop("location", None), "location", 500) or app.location_description
+    location = text_field(payload.pop("location", None), "location", 500) or app.location_description
     _no_more(payload, "announce")
     if published_on < (app.filing_date or app.approval_date):
         raise InvalidInput("published_on is before the approval or filing date",
@@ -658,15 +647,7 @@ def _announce(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> d
 
 def _division_label(db: DB, code: str) -> str:
     """所属政区 as a chain: 浙江省湖州市吴兴区."""
-    rows = db.execute(text("""
-        WITH RECURSIVE chain AS (
-            SELECT code, level, name, parent_code, placeholder FROM divisions
-            WHERE code = :c AND valid_to IS NULL
-            UNION ALL
-            SELECT d.code, d.level, d.name, d.parent_code, d.placeholder FROM divisions d
-            JOIN chain ON d.code = chain.parent_code AND d.level = chain.level - 1 WHERE d.valid_to IS NULL)
-        SELECT DISTINCT level, name FROM chain WHERE NOT placeholder ORDER BY level"""), {"c": code})
-    return "".join(r.name for r in rows)
+    return "".join(ref.name for ref in chain_of(db, code, DivisionCode.parse(code).level))
 
 
 HANDLERS = {
