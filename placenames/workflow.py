@@ -477,7 +477,10 @@ def _proposal(app, attributes: dict[str, Any]) -> Proposal:
 
 def name_findings(db: DB, app_id: int) -> list[Finding]:
     """The naming-rule findings for an application's proposed name (none for 注销)."""
-    app = _app_row(db, app_id)
+    return _findings(db, _app_row(db, app_id))
+
+
+def _findings(db: DB, app) -> list[Finding]:
     if app.kind == "cancel":
         return []
     geometry = json.loads(app.geometry) if app.geometry else None
@@ -541,7 +544,7 @@ def _approve(db: DB, app_id: int, payload: dict[str, Any], actor: Account) -> di
     _no_more(payload, "approve")
     blocking = authority.authority_findings(category, approver, name_division=app.division_code,
                                             placename_dept_consulted=consulted)
-    blocking += [f for f in name_findings(db, app_id) if f.severity == "error"]
+    blocking += [f for f in _findings(db, app) if f.severity == "error"]
     if blocking:
         raise Conflict("不能批准：" + "；".join(f.message for f in blocking),
                        errors=[{"field": f"rule {f.rule}", "message": f.message} for f in blocking],
