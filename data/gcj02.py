@@ -162,3 +162,23 @@ def transform_geometry(geom):
     Shared borders and closing points repeat coordinates, so distinct points are converted once.
     """
     return shapely.transform(geom, _unique_inverse)
+
+
+BD09_X_PI = np.pi * 3000.0 / 180.0  # the published BD-09 constant
+
+
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[Array, Array]:
+    """Baidu's BD-09 from GCJ-02 (the published closed-form offset)."""
+    x, y = _as_arrays(lon, lat)
+    z = np.hypot(x, y) + 0.00002 * np.sin(y * BD09_X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * BD09_X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[Array, Array]:
+    """GCJ-02 from BD-09 (the usual approximate inverse, good to a few centimetres)."""
+    bx, by = _as_arrays(lon, lat)
+    x, y = bx - 0.0065, by - 0.006
+    z = np.hypot(x, y) - 0.00002 * np.sin(y * BD09_X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * BD09_X_PI)
+    return z * np.cos(theta), z * np.sin(theta)

@@ -18,14 +18,13 @@ from api.placename_schemas import (
     ApplicationOut,
     ApplicationPage,
 )
+from api.uploads import read_limited
 from data.accounts import Account
-from data.errors import InvalidInput
 from placenames import announcements, workflow
 
 router = APIRouter(tags=["applications"])
 Applicant = Annotated[Account, Depends(require_role("applicant"))]
 Staff = Annotated[Account, Depends(require_role("applicant", "reviewer", "approver", "admin"))]
-READ_CHUNK = 1024 * 1024
 
 
 @router.post("/v1/applications", response_model=ApplicationOut, status_code=201,
@@ -76,21 +75,10 @@ async def attach(
     file: Annotated[UploadFile, File()],
 ) -> dict:
     """Multipart upload; refused (nothing stored) when over the size limit or the hash differs."""
-    content = await _read_limited(file, settings.max_attachment_bytes)
+    content = await read_limited(file, settings.max_attachment_bytes)
     return workflow.add_attachment(session, app_id, kind=kind, filename=file.filename or "",
                                    media_type=file.content_type or "", content=content, sha256=sha256,
                                    actor=user, max_bytes=settings.max_attachment_bytes)
-
-
-async def _read_limited(file: UploadFile, limit: int) -> bytes:
-    chunks, size = [], 0
-    while chunk := await file.read(READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise InvalidInput(f"the file is over the {limit // (1024 * 1024)} MiB limit",
-                               errors=[{"field": "file", "message": "too large"}])
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.get("/v1/applications/{app_id}/attachments/{attachment_id}", summary="Download an attachment")

@@ -76,9 +76,14 @@ CREATE INDEX addresses_code_any ON addresses (code text_pattern_ops);
 CREATE INDEX addresses_parent_idx ON addresses (parent_id) WHERE valid_to IS NULL;
 CREATE INDEX addresses_street_number ON addresses (street_id, number) WHERE valid_to IS NULL;
 CREATE INDEX addresses_village_idx ON addresses (village_code) WHERE valid_to IS NULL;
-CREATE INDEX addresses_county_local ON addresses (county_code, local_address) WHERE valid_to IS NULL;
+CREATE INDEX addresses_county_local ON addresses (county_code, local_address text_pattern_ops)
+    WHERE valid_to IS NULL;
+CREATE INDEX addresses_local_prefix ON addresses (local_address text_pattern_ops) WHERE valid_to IS NULL;
+-- Two-character names cannot use the trigram index: scan the county's few streets and compounds.
+CREATE INDEX addresses_named_county ON addresses (county_code, name)
+    WHERE valid_to IS NULL AND level IN ('street', 'compound');
 CREATE INDEX addresses_local_trgm ON addresses USING gin (local_address gin_trgm_ops) WHERE valid_to IS NULL;
-CREATE INDEX addresses_named ON addresses (name text_pattern_ops)
+CREATE INDEX addresses_named ON addresses (name text_pattern_ops, county_code text_pattern_ops)
     WHERE valid_to IS NULL AND level IN ('street', 'compound');
 CREATE INDEX addresses_pinyin ON addresses (pinyin_key text_pattern_ops)
     WHERE valid_to IS NULL AND level IN ('street', 'compound');
