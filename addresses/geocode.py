@@ -55,6 +55,7 @@ class Keys:
 
     scope: str                     # county code, or the code prefix of a province/city, or ''
     town: str | None
+    fallback: str | None           # the requested division, when the answer falls back to a division
     road: str | None
     poi: str | None
     plate: int | None
@@ -112,26 +113,28 @@ def _norm(value: str | None) -> str | None:
     return normalize(value) or None if value else None
 
 
-def _scope(parsed: ParsedAddress, division: str | None) -> tuple[str, str | None, list[dict]]:
-    """The county-code prefix to search in, the town code, and a 冲突 warning if DIVISION disagrees."""
+def _scope(parsed: ParsedAddress, division: str | None) -> tuple[str, str | None, str | None, list[dict]]:
+    """The county-code prefix to search in, the town code, the division to answer with when nothing
+    finer matches (DIVISION when it is narrower than the text or contradicts it; None: the text's),
+    and a 冲突 warning if DIVISION disagrees with the text."""
     deepest = next((getattr(parsed, f"{level}_code") for level in ("county", "city", "province")
                     if getattr(parsed, f"{level}_code")), None)
     scope = county_scope(deepest) if deepest else ""
-    town = parsed.town_code
+    town, fallback = parsed.town_code, None
     warnings: list[dict] = []
     if division:
         wanted = county_scope(division)
         if scope.startswith(wanted):
             pass
         elif wanted.startswith(scope):
-            scope = wanted[:6]
+            scope, fallback = wanted[:6], division
             town = division if len(division) >= 9 else town
         else:
             warnings.append({"kind": "冲突", "component": "division", "message":
                              f"the text names {deepest}, outside the requested division {division}; "
                              "searched inside the division"})
-            scope, town = wanted[:6], division if len(division) >= 9 else None
-    return scope, town, warnings
+            scope, town, fallback = wanted[:6], division if len(division) >= 9 else None, division
+    return scope, town, fallback, warnings
 
 
 def county_scope(code: str) -> str:
@@ -141,9 +144,9 @@ def county_scope(code: str) -> str:
 
 def keys_of(parsed: ParsedAddress, division: str | None) -> tuple[Keys, list[dict]]:
     """Matching keys for one parsed query (plus warnings about the division filter)."""
-    scope, town, warnings = _scope(parsed, division)
+    scope, town, fallback, warnings = _scope(parsed, division)
     roadno = _norm(parsed.roadno)
-    keys = Keys(scope=scope, town=town, road=_norm(parsed.road), poi=_norm(parsed.poi),
+    keys = Keys(scope=scope, town=town, fallback=fallback, road=_norm(parsed.road), poi=_norm(parsed.poi),
                 plate=_number(roadno), suffix=_suffix_key(roadno), building=_number(_norm(parsed.houseno)),
                 unit=_number(_norm(parsed.cellno)), room=_number(_norm(parsed.roomno)),
                 remainder=(parsed.remainder or "")[:MAX_TEXT])
@@ -284,7 +287,7 @@ def geocode_parsed(db: DB, parsed: Sequence[ParsedAddress], divisions: Sequence[
     pending = _match_exact(db, parsed, keys, results)
     if fuzzy:
         pending = _match_fuzzy(db, parsed, keys, results, pending)
-    _match_divisions(db, parsed, results, pending)
+    _match_divisions(db, parsed, keys, results, pending)
     return results
 
 
@@ -326,12 +329,17 @@ def _set_address(result: GeocodeResult, row, match_type: str) -> None:
     result.admin_codes = admin_codes(row.village_code)
 
 
-def _match_divisions(db: DB, parsed, results: list[GeocodeResult], pending: list[int]) -> None:
+def _match_divisions(db: DB, parsed, keys: list[Keys], results: list[GeocodeResult],
+                     pending: list[int]) -> None:
     deepest: dict[int, tuple[str, str]] = {}
     for i in pending:
         level = next((lv for lv in ("village", "town", "county", "city", "province")
                       if getattr(parsed[i], f"{lv}_code", None)), None)
-        if level:
+        if keys[i].fallback:
+            level = _LEVEL_OF_CODE[DivisionCode.parse(keys[i].fallback).level]
+            deepest[i] = (level, keys[i].fallback)
+            results[i].admin_codes = dict(zip(ADMIN_KEYS, _chain_codes(keys[i].fallback), strict=True))
+        elif level:
             deepest[i] = (level, getattr(parsed[i], f"{level}_code"))
         _finish(parsed[i], results[i], (), 1.0)
         if not level:
@@ -347,6 +355,15 @@ def _match_divisions(db: DB, parsed, results: list[GeocodeResult], pending: list
         found = points.get(code)
         if found is not None and found.lon is not None:
             result.lon, result.lat, result.accuracy = found.lon, found.lat, "centroid"
+
+
+_LEVEL_OF_CODE = {1: "province", 2: "city", 3: "county", 4: "town", 5: "village"}
+
+
+def _chain_codes(code: str) -> list[str | None]:
+    """Province … village codes implied by a division code's digits (deeper levels None)."""
+    return [code[:n].ljust(6, "0") if len(code) >= n else None for n in (2, 4, 6)] + \
+        [code[:n] if len(code) >= n else None for n in (9, 12)]
 
 
 def check_division(value: str | None) -> str | None:

@@ -181,6 +181,7 @@ def setup() -> None:
 @app.command("serve")
 def serve(
     setup_first: Annotated[bool, typer.Option("--setup/--no-setup", help="run setup")] = True,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="server processes (one per core)")] = 1,
 ) -> None:
     """Run the HTTP service on GAZETTEER_HOST:GAZETTEER_PORT (Ctrl-C stops it)."""
     import uvicorn
@@ -190,12 +191,18 @@ def serve(
         setup()
     console.print(f"serving on http://{settings.host}:{settings.port}/  "
                   f"(map: /maps/divisions/330500, API docs: /docs)")
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port)
+    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
+                log_level="warning" if workers > 1 else "info")
 
 
 def _add_domain_commands() -> None:
+    from api.cli_addresses import demo_app, import_addresses_cmd
+    from api.cli_apikeys import apikeys_app
     from api.cli_placenames import applications_app, placenames_app
 
+    app.add_typer(apikeys_app, name="apikeys")
+    app.add_typer(demo_app, name="demo")
+    import_app.command("addresses")(import_addresses_cmd)
     app.add_typer(placenames_app, name="placenames")
     app.add_typer(applications_app, name="applications")
 

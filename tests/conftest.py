@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,9 +12,11 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from api import quota
 from api.app import create_app
 from api.background import serving
 from api.deps import get_session
+from api.routers.addresses import job_connector
 from data.db import make_engine
 from data.settings import Settings, get_settings
 
@@ -49,15 +53,26 @@ def session(connection: Connection) -> Iterator[Session]:
         yield s
 
 
+@contextmanager
+def savepoint(connection: Connection) -> Iterator[Connection]:
+    """Like `engine.begin()`, but inside the test's transaction (a savepoint, rolled back at the end)."""
+    with connection.begin_nested():
+        yield connection
+
+
 @pytest.fixture
-def client(settings: Settings, engine: Engine, session: Session) -> Iterator[TestClient]:
-    app = create_app(settings, engine)
+def client(settings: Settings, engine: Engine, session: Session, connection: Connection) -> Iterator[TestClient]:
+    """The app on the test's transaction; lookup limits lifted (tests of limits build their own)."""
+    lifted = settings.model_copy(update={"anon_daily_quota": 10**9, "anon_per_second": 10**6})
+    app = create_app(lifted, engine)
 
     def _session() -> Iterator[Session]:
         with session.begin_nested():
             yield session
 
     app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[job_connector] = lambda: partial(savepoint, connection)
+    quota.install(app, connect=partial(savepoint, connection))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 

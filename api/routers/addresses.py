@@ -6,19 +6,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from addresses.admin import AdminIndex, admin_index
-from addresses.parse import parse
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from addresses import batch, library
+from addresses.admin import AdminIndex, admin_index
 from addresses.coords import COORDSYS, check_coordsys, to_cgcs2000
 from addresses.geocode import LOCAL_FIELDS, GeocodeRequest, county_scope, geocode
+from addresses.parse import parse
 from addresses.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
 from addresses.suggest import suggest
 from api.deps import SessionDep, SettingsDep
-from api.quota import CallerDep
+from api.quota import RESPONSES, CallerDep
 from api.uploads import read_limited
 from data.errors import InvalidInput
 
@@ -51,13 +51,13 @@ class ParseIn(BaseModel):
         min_length=1, max_length=MAX_PARSE, examples=[["浙江省杭州市西湖区文三路90号东部软件园1号楼5楼"]])
 
 
-@router.post("/v1/addresses/parse", summary="Split addresses into components")
+@router.post("/v1/addresses/parse", summary="Split addresses into components", responses=RESPONSES)
 def parse_addresses(body: ParseIn, index: IndexDep, caller: CallerDep) -> dict[str, Any]:
     """Up to 1,000 addresses per call; `results` in input order, with division codes and warnings."""
     return {"results": [p.to_dict() for p in parse(body.addresses, index)]}
 
 
-@router.get("/v1/addresses/geocode", summary="Standard address and point for an address text")
+@router.get("/v1/addresses/geocode", summary="Standard address and point for an address text", responses=RESPONSES)
 def geocode_one(
     session: SessionDep, index: IndexDep, caller: CallerDep, request: Request,
     q: Annotated[str | None, Query(max_length=MAX_TEXT, description="free-text address")] = None,
@@ -82,7 +82,7 @@ def _missing(field: str, message: str) -> InvalidInput:
     return InvalidInput(message, errors=[{"field": field, "message": "required"}])
 
 
-@router.get("/v1/addresses/reverse", summary="Nearest standard address and the divisions at a point")
+@router.get("/v1/addresses/reverse", summary="Nearest standard address and the divisions at a point", responses=RESPONSES)
 def reverse_one(
     session: SessionDep, caller: CallerDep,
     lon: Annotated[float, Query(allow_inf_nan=False, description="longitude")],
@@ -98,7 +98,7 @@ def reverse_one(
     return reverse(session, lon, lat, radius=radius).as_dict(coordsys)
 
 
-@router.get("/v1/addresses/suggest", summary="Complete a street, compound or plate as the user types")
+@router.get("/v1/addresses/suggest", summary="Complete a street, compound or plate as the user types", responses=RESPONSES)
 def suggest_some(
     session: SessionDep, caller: CallerDep,
     q: Annotated[str, Query(min_length=1, max_length=50, description="prefix, full pinyin or initials")],
@@ -116,7 +116,7 @@ def job_connector(request: Request):
     return lambda: request.app.state.engine.begin()
 
 
-@router.post("/v1/addresses/batch", status_code=status.HTTP_202_ACCEPTED, summary="Geocode a CSV file")
+@router.post("/v1/addresses/batch", status_code=status.HTTP_202_ACCEPTED, summary="Geocode a CSV file", responses=RESPONSES)
 async def batch_submit(
     session: SessionDep, settings: SettingsDep, index: IndexDep, caller: CallerDep,
     background: BackgroundTasks, request: Request, connect: Annotated[Any, Depends(job_connector)],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -10,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from boundaries.codes import LEVELS
 
 router = APIRouter(tags=["health"])
+COUNTS_SECONDS = 60.0  # the counts change only on imports; monitoring may poll every second
 
 _COUNTS = """
 SELECT level, count(*) AS n, count(geom) AS with_polygon
@@ -22,15 +25,28 @@ def health(request: Request) -> JSONResponse:
     """200 with counts when the database answers, 503 otherwise."""
     try:
         with request.app.state.engine.connect() as conn:
-            postgis = conn.execute(text("SELECT postgis_full_version()")).scalar_one()
-            rows = conn.execute(text(_COUNTS)).all()
+            postgis, rows = _cached(request, conn)
     except SQLAlchemyError as exc:
         body = {"status": "unavailable", "database": "unreachable", "detail": str(exc.orig)[:300]}
         return JSONResponse(body, status_code=503)
     return JSONResponse({
         "status": "ok",
+        "counts_age_seconds": round(time.monotonic() - request.app.state.health_cache[0], 1),
         "database": "reachable",
         "postgis": postgis.split('"')[1] if '"' in postgis else postgis,
         "divisions": {LEVELS[r.level]: r.n for r in rows},
         "polygons": {LEVELS[r.level]: r.with_polygon for r in rows},
     })
+
+
+def _cached(request: Request, conn) -> tuple[str, list]:
+    """PostGIS version and division counts, read at most once a minute; the database is still
+    asked something on every call, so an unreachable database shows at once."""
+    cached = getattr(request.app.state, "health_cache", None)
+    if cached and time.monotonic() - cached[0] < COUNTS_SECONDS:
+        conn.execute(text("SELECT 1"))
+        return cached[1], cached[2]
+    postgis = conn.execute(text("SELECT postgis_full_version()")).scalar_one()
+    rows = conn.execute(text(_COUNTS)).all()
+    request.app.state.health_cache = (time.monotonic(), postgis, rows)
+    return postgis, rows
