@@ -10,9 +10,21 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
-from api import errors
+from api import errors, quota
 from api.guards import no_nul_characters
-from api.routers import applications, auth, divisions, health, landing, maps, placenames, protection, signs
+from api.routers import (
+    addresses,
+    apikeys,
+    applications,
+    auth,
+    divisions,
+    health,
+    landing,
+    maps,
+    placenames,
+    protection,
+    signs,
+)
 from data.db import make_engine
 from data.settings import Settings, get_settings
 from placenames.rules import use_extra_wordlists
@@ -42,6 +54,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         own = engine is None
         app.state.engine = engine or make_engine(settings)
         yield
+        quota.shutdown(app)
         if own:
             app.state.engine.dispose()
 
@@ -59,7 +72,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         app.state.engine = engine
     errors.install(app)
-    for module in (landing, health, divisions, auth, maps, placenames, applications, protection, signs):
+    for module in (landing, health, divisions, auth, maps, placenames, applications, protection, signs,
+                   addresses, apikeys):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

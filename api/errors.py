@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from data.errors import GazetteerError
+from data.errors import GazetteerError, TooManyRequests
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://gazetteer.invalid/problems/"  # stable identifiers, not fetched
@@ -36,6 +36,8 @@ def _field(loc: tuple) -> str:
 
 async def _domain(_: Request, exc: GazetteerError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return problem(exc.status, exc.title, exc.detail, exc.code, exc.errors, headers, exc.extra)
 
 

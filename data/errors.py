@@ -57,3 +57,15 @@ class PermissionDenied(GazetteerError):
     status = 403
     code = "forbidden"
     title = "Forbidden"
+
+
+class TooManyRequests(GazetteerError):
+    """A caller went over its rate limit or daily quota; it may retry after RETRY_AFTER seconds."""
+
+    status = 429
+    code = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, extra: dict | None = None) -> None:
+        super().__init__(detail, extra=extra)
+        self.retry_after = max(1, int(retry_after))

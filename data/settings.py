@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024,
                                       description="Largest application attachment accepted.")
     wordlists_dir: Path | None = Field(default=None, description="Folder of extra naming-rule word lists.")
+    anon_daily_quota: int = Field(default=1_000, ge=1, description="Lookups per day without an API key.")
+    anon_per_second: int = Field(default=5, ge=1, description="Lookups per second without an API key.")
+    key_daily_quota: int = Field(default=100_000, ge=1, le=2**31 - 1,
+                                 description="Daily quota given to new API keys.")
+    key_per_second: int = Field(default=50, ge=1, le=2**31 - 1, description="Rate given to new API keys.")
+    batch_max_rows: int = Field(default=1_000_000, ge=1, description="Most rows one batch-geocoding job takes.")
+    batch_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Largest batch CSV accepted.")
 
     @field_validator("home")
     @classmethod
