@@ -123,3 +123,25 @@ def load_rows(conn: Connection, rows: Iterable[AddressRow],
               on_progress: Callable[[int], None] | None = None) -> int:
     """COPY address rows into `addresses` in the caller's transaction; returns the count."""
     return copy_rows(conn, "addresses", COLUMNS, (_copy_tuple(r) for r in rows), on_row=on_progress)
+
+
+def last_street_serials(conn: Connection, county_code: str) -> tuple[int, int]:
+    """(largest street serial, largest compound serial) ever used in a county, retired codes included;
+    0 and 79999 when there are none, so the next serials are 1 and 80000."""
+    row = conn.execute(text(
+        "SELECT max(s) FILTER (WHERE s < 80000), max(s) FILTER (WHERE s >= 80000) FROM ("
+        "  SELECT substr(code, 13, 5)::int AS s FROM addresses"
+        "  WHERE code LIKE :county || '%' AND length(code) = 17) c"), {"county": county_code}).one()
+    return row[0] or 0, row[1] or COMPOUND_SERIALS.start - 1
+
+
+def last_child_serials(conn: Connection, county_code: str) -> dict[str, int]:
+    """Largest serial ever used directly below each parent code in a county (plates, buildings, units,
+    rooms; retired codes included). A plate's parent is village + street digits, a compound building's
+    the compound code + 0000, as in `child_code`."""
+    rows = conn.execute(text(
+        "SELECT left(code, length(code) - d) AS parent, max(right(code, d)::int) AS last FROM ("
+        "  SELECT code, CASE length(code) WHEN 21 THEN 4 WHEN 24 THEN 3 WHEN 26 THEN 2 ELSE 4 END AS d"
+        "  FROM addresses WHERE code LIKE :county || '%' AND length(code) > 17) c GROUP BY 1"),
+        {"county": county_code})
+    return {r.parent: r.last for r in rows}

@@ -50,6 +50,20 @@ def load_demo(settings: Settings, engine: Engine, console: Console, progress_fac
                       f"{report.match.county_total} county-level codes "
                       f"({report.match.rate:.1%}) in {time.perf_counter() - started:.0f} s")
     seed_registry(engine, console, progress_factory)
+    load_address_library(engine, console, progress_factory)
+
+
+def load_address_library(engine: Engine, console: Console, progress_factory) -> None:
+    """Generate the demo address library (杭州市, 100,000 elements), the first time only."""
+    from addresses.generate import DEMO_LIBRARY_DATASET, load_demo_library
+
+    if _loaded(engine, DEMO_LIBRARY_DATASET):
+        return
+    started = time.perf_counter()
+    with progress_factory() as progress, engine.begin() as conn:
+        task = progress.add_task("demo address library", total=None)
+        report = load_demo_library(conn, on_progress=lambda n: progress.advance(task, n))
+    console.print(f"address library: {report.rows} demo addresses in {time.perf_counter() - started:.0f} s")
 
 
 def seed_registry(engine: Engine, console: Console, progress_factory) -> None:
