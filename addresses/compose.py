@@ -56,6 +56,15 @@ class DivisionNames:
         return self.village_kind in RURAL_KINDS
 
     @property
+    def village_written(self) -> str:
+        """The village as addresses write it: the statistical name without 委会 (新浦村委会 → 新浦村)."""
+        name = self.village
+        for suffix, keep in (("村民委员会", "村"), ("村委会", "村"), ("居民委员会", ""), ("居委会", "")):
+            if name.endswith(suffix) and len(name) > len(suffix):
+                return name[: -len(suffix)] + keep
+        return name
+
+    @property
     def prefix(self) -> str:
         """Province to township as written, each name once: 浙江省杭州市西湖区北山街道."""
         parts: list[str] = []
@@ -126,7 +135,7 @@ def full_address(names: DivisionNames, local: str, *, village_road: bool | None 
 
     VILLAGE_ROAD None means: write the village name for rural villages (村委会), not for communities."""
     rural = names.rural if village_road is None else village_road
-    return names.prefix + (names.village if rural else "") + local
+    return names.prefix + (names.village_written if rural else "") + local
 
 
 def plate_name(number: int, suffix: str = "") -> str:

@@ -45,6 +45,7 @@ from addresses.compose import (
     StandardName,
     building_name,
     division_chains,
+    full_address,
     name_keys,
     plate_name,
     register_standard_names,
@@ -710,7 +711,7 @@ def _rows(counties: list[_County], chains: dict[str, DivisionNames], ids: Iterat
             if not village.budget:
                 continue
             names = chains[village.code]
-            head = names.prefix + (names.village if names.rural else "")
+            head = full_address(names, "")
             emit = _Emitter(village.code, head, ids, per_level, source, actor, valid_from)
             for street in village.streets:
                 yield from emit.street(street)

@@ -1,10 +1,12 @@
 """Forward geocoding: free text (or structured fields) → standard address, code, point, level, score.
 
 Set-based: a list of queries is parsed in Python, then matched with one SQL statement over arrays
-(exact structure: street/compound → plate → building → unit → room inside the resolved county), then
-one more for the rows still unmatched (trigram similarity on the normalised remainder; two-character
-names, which pg_trgm cannot index, by a scan of the county's few streets and compounds). A single
-query and a million-row batch take the same path.
+(exact structure: street/compound → plate → building → unit → room inside the resolved county). Rows
+still unmatched get their street or compound name corrected by trigram similarity over the named
+elements of their county (two-character names, which pg_trgm cannot index, by substring over the
+county's few streets and compounds), and the structure below is matched exactly again. What is left
+is answered with the deepest division recognised. A single query and a million-row batch take the
+same path.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 from addresses.admin import AdminIndex
 from addresses.coords import point
 from addresses.library import ADMIN_KEYS, admin_codes
-from addresses.model import MATCH_LEVEL
+from addresses.model import LEVELS, MATCH_LEVEL
 from addresses.normalize import normalize
 from addresses.parse import ParsedAddress, parse
 from boundaries.codes import DivisionCode
@@ -203,19 +205,18 @@ FROM m JOIN addresses a
   ON a.address_id = coalesce(m.room, m.unit, m.building, m.plate, m.compound, m.street) AND a.valid_to IS NULL
 """)
 
-_FUZZY = text("""
-SELECT q.idx, f.* FROM unnest(CAST(:idx AS int[]), CAST(:scope AS text[]), CAST(:rem AS text[]))
-    AS q(idx, scope, rem)
+_FUZZY_NAMES = text("""
+SELECT q.idx, f.name, f.level, f.sim
+FROM unnest(CAST(:idx AS int[]), CAST(:scope AS text[]), CAST(:town AS text[]), CAST(:term AS text[]))
+    AS q(idx, scope, town, term)
 CROSS JOIN LATERAL (
-    SELECT a.code, a.level, a.full_address, a.local_address, a.village_code,
-           ST_X(a.point) AS lon, ST_Y(a.point) AS lat, similarity(a.local_address, q.rem) AS sim
+    SELECT a.name, a.level, similarity(a.name, q.term) AS sim
     FROM addresses a
-    WHERE a.valid_to IS NULL AND a.county_code LIKE q.scope || '%' AND NOT a.reserved AND (
-        (char_length(q.rem) >= 3 AND a.local_address % q.rem)
-        OR (char_length(q.rem) < 3 AND char_length(q.scope) = 6 AND a.level IN ('street', 'compound')
-            AND strpos(a.name, q.rem) > 0))
-    ORDER BY similarity(a.local_address, q.rem) DESC, char_length(a.local_address), a.code
-    LIMIT :k) f
+    WHERE a.valid_to IS NULL AND a.level IN ('street', 'compound') AND a.county_code LIKE q.scope || '%'
+      AND ((char_length(q.term) >= 3 AND a.name % q.term)
+           OR (char_length(q.term) < 3 AND char_length(q.scope) = 6 AND strpos(a.name, q.term) > 0))
+    ORDER BY similarity(a.name, q.term) DESC, (left(a.village_code, 9) = q.town) DESC NULLS LAST, a.code
+    LIMIT 1) f
 """)
 
 _DIVISION_POINTS = text("""
@@ -296,28 +297,44 @@ def _match_exact(db: DB, parsed, keys: list[Keys], results: list[GeocodeResult])
     found: set[int] = set()
     if wanted:
         for row in db.execute(_EXACT, _arrays(keys, wanted)):
-            levels = [lv for lv in ("street", "compound", "plate", "building", "unit", "room")
-                      if getattr(row, lv) is not None]
+            levels = [lv for lv in LEVELS if getattr(row, lv) is not None]
             _set_address(results[row.idx], row, "exact")
             _finish(parsed[row.idx], results[row.idx], _explained_by(levels), 1.0)
             found.add(row.idx)
     return [i for i in range(len(keys)) if i not in found]
 
 
+_NUMBER_TAIL = re.compile(r"\d.*$")
+
+
+def _fuzzy_term(k: Keys) -> str:
+    """The name to correct: the parsed road or compound, else the remainder before its first number."""
+    return k.road or k.poi or _NUMBER_TAIL.sub("", k.remainder)
+
+
 def _match_fuzzy(db: DB, parsed, keys: list[Keys], results: list[GeocodeResult],
                  pending: list[int]) -> list[int]:
-    wanted = [i for i in pending if len(keys[i].remainder) >= 2 and (keys[i].scope or
-                                                                   len(keys[i].remainder) >= 3)]
+    """Correct misspelt or mis-split street/compound names by trigram similarity (two-character names
+    by substring inside the county), then match the structure below them exactly."""
+    wanted = [i for i in pending if len(_fuzzy_term(keys[i])) >= 2 and (keys[i].scope or
+                                                                       len(_fuzzy_term(keys[i])) >= 3)]
+    if not wanted:
+        return pending
+    similarity: dict[int, float] = {}
+    rows = db.execute(_FUZZY_NAMES, {"idx": wanted, "scope": [keys[i].scope for i in wanted],
+                                     "town": [keys[i].town for i in wanted],
+                                     "term": [_fuzzy_term(keys[i]) for i in wanted]})
+    for row in rows:
+        k = keys[row.idx]
+        k.road, k.poi = (row.name, None) if row.level == "street" else (None, row.name)
+        similarity[row.idx] = float(row.sim)
     found: set[int] = set()
-    if wanted:
-        rows = db.execute(_FUZZY, {"idx": wanted, "scope": [keys[i].scope for i in wanted],
-                                   "rem": [keys[i].remainder for i in wanted], "k": 1})
-        for row in rows:
+    if similarity:
+        for row in db.execute(_EXACT, _arrays(keys, sorted(similarity))):
+            levels = [lv for lv in LEVELS if getattr(row, lv) is not None]
             _set_address(results[row.idx], row, "fuzzy")
-            _finish(parsed[row.idx], results[row.idx], (), 1.0)
-            # The remainder matched approximately: its share counts at the similarity reached.
-            rem_share = _text_length(keys[row.idx].remainder) / _text_length(parsed[row.idx].text or " ")
-            results[row.idx].score = round(min(1.0, results[row.idx].score + rem_share * float(row.sim)), 3)
+            _finish(parsed[row.idx], results[row.idx], _explained_by(levels),
+                    0.5 + 0.5 * similarity[row.idx])
             found.add(row.idx)
     return [i for i in pending if i not in found]
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from api import errors, quota
 from api.guards import no_nul_characters
 from api.routers import (
+    address_plates,
     addresses,
     apikeys,
     applications,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.engine = engine
     errors.install(app)
     for module in (landing, health, divisions, auth, maps, placenames, applications, protection, signs,
-                   addresses, apikeys):
+                   addresses, address_plates, apikeys):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -196,12 +196,16 @@ def serve(
 
 
 def _add_domain_commands() -> None:
-    from api.cli_addresses import demo_app, import_addresses_cmd
+    from api.cli_addresses import addresses_app, demo_app, geocode_cmd, import_addresses_cmd
+    from api.cli_addresses_check import check_cmd
     from api.cli_apikeys import apikeys_app
     from api.cli_placenames import applications_app, placenames_app
 
     app.add_typer(apikeys_app, name="apikeys")
     app.add_typer(demo_app, name="demo")
+    addresses_app.command("check")(check_cmd)
+    app.add_typer(addresses_app, name="addresses")
+    app.command("geocode")(geocode_cmd)
     import_app.command("addresses")(import_addresses_cmd)
     app.add_typer(placenames_app, name="placenames")
     app.add_typer(applications_app, name="applications")

@@ -121,3 +121,30 @@ def import_addresses_cmd(
         console.print(f"registered {report.streets_registered} street names as standard names")
     if report.compounds_without_standard_name:
         console.print(f"{report.compounds_without_standard_name} new compounds have no standard name yet")
+
+
+addresses_app = typer.Typer(help="The standard address library (一库一码).", no_args_is_help=True)
+
+
+def geocode_cmd(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV in UTF-8 or GB18030/GBK")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="result CSV (input columns + gz_* columns)")],
+    column: Annotated[str | None, typer.Option(help="address column: header name or 1-based number")] = None,
+    division_column: Annotated[str | None, typer.Option(help="column with a division code per row")] = None,
+    coordsys: Annotated[str, typer.Option(help="cgcs2000, wgs84, gcj02 or bd09")] = "cgcs2000",
+) -> None:
+    """Geocode every row of FILE (set-based, in chunks) with a progress bar; one output row per input row."""
+    from addresses.admin import admin_index
+    from addresses.batch import geocode_csv, inspect_csv
+    from addresses.coords import check_coordsys
+
+    data = file.read_bytes()
+    spec = inspect_csv(data, column, division_column)
+    coordsys = check_coordsys(coordsys)
+    with _engine().connect() as conn, _progress() as progress, \
+            open(out, "w", encoding="utf-8-sig", newline="") as stream:
+        task = progress.add_task(f"geocoding {file.name} ({spec.encoding})", total=spec.rows)
+        rows = geocode_csv(conn, admin_index(conn), data, stream, column=column,
+                           division_column=division_column, coordsys=coordsys,
+                           on_progress=lambda n: progress.advance(task, n))
+    console.print(f"{rows:,} rows written to {out}")

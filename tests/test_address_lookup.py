@@ -131,7 +131,7 @@ def test_suggest_by_prefix_pinyin_initials_and_number(connection, lib):
     assert suggest(connection, "wyl", scope="620102")[0].code == lib["street"].code
     plates = [s.name for s in suggest(connection, "文一路1", scope="620102")]
     assert plates[:4] == ["1号", "10号", "11号", "12号"] and "100号" in plates
-    assert suggest(connection, "文一", scope="330106") == []
+    assert suggest(connection, "文一", scope="620103") == []
     with pytest.raises(InvalidInput):
         suggest(connection, "x" * 51)
 

@@ -80,6 +80,9 @@ CREATE INDEX addresses_county_local ON addresses (county_code, local_address tex
     WHERE valid_to IS NULL;
 CREATE INDEX addresses_local_prefix ON addresses (local_address text_pattern_ops) WHERE valid_to IS NULL;
 -- Two-character names cannot use the trigram index: scan the county's few streets and compounds.
+-- Misspelt street and compound names: trigram similarity over the (few) named elements only.
+CREATE INDEX addresses_named_trgm ON addresses USING gin (name gin_trgm_ops)
+    WHERE valid_to IS NULL AND level IN ('street', 'compound');
 CREATE INDEX addresses_named_county ON addresses (county_code, name)
     WHERE valid_to IS NULL AND level IN ('street', 'compound');
 CREATE INDEX addresses_local_trgm ON addresses USING gin (local_address gin_trgm_ops) WHERE valid_to IS NULL;
