@@ -54,10 +54,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI):
         own = engine is None
         app.state.engine = engine or make_engine(settings)
+        # Read-only lookups skip the per-checkout ping (a round trip on every request); a dropped
+        # connection fails one request and the pool reconnects on the next.
+        app.state.reader = engine or make_engine(settings, pool_pre_ping=False)
         yield
         quota.shutdown(app)
         if own:
             app.state.engine.dispose()
+            app.state.reader.dispose()
 
     app = FastAPI(
         title="gazetteer",
@@ -71,7 +75,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     if engine is not None:
-        app.state.engine = engine
+        app.state.engine = app.state.reader = engine
     errors.install(app)
     for module in (landing, health, divisions, auth, maps, placenames, applications, protection, signs,
                    addresses, address_plates, apikeys):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from api import quota
 from api.app import create_app
 from api.background import serving
-from api.deps import get_session
+from api.deps import get_reader, get_session
 from api.routers.addresses import job_connector
 from data.db import make_engine
 from data.settings import Settings, get_settings
@@ -71,6 +71,7 @@ def client(settings: Settings, engine: Engine, session: Session, connection: Con
             yield session
 
     app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[get_reader] = lambda: connection
     app.dependency_overrides[job_connector] = lambda: partial(savepoint, connection)
     quota.install(app, connect=partial(savepoint, connection))
     with TestClient(app, raise_server_exceptions=False) as test_client:

@@ -17,7 +17,7 @@ from addresses.geocode import LOCAL_FIELDS, GeocodeRequest, county_scope, geocod
 from addresses.parse import parse
 from addresses.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
 from addresses.suggest import suggest
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReaderDep, SessionDep, SettingsDep
 from api.quota import RESPONSES, CallerDep
 from api.uploads import read_limited
 from data.errors import InvalidInput
@@ -35,7 +35,7 @@ Division = Annotated[str | None, Query(description="restrict to this division (6
                                        max_length=12, examples=["330106"])]
 
 
-def lookup_index(session: SessionDep) -> AdminIndex:
+def lookup_index(session: ReaderDep) -> AdminIndex:
     """The administrative-name index (built once per process and database)."""
     return admin_index(session)
 
@@ -59,7 +59,7 @@ def parse_addresses(body: ParseIn, index: IndexDep, caller: CallerDep) -> dict[s
 
 @router.get("/v1/addresses/geocode", summary="Standard address and point for an address text", responses=RESPONSES)
 def geocode_one(
-    session: SessionDep, index: IndexDep, caller: CallerDep, request: Request,
+    session: ReaderDep, index: IndexDep, caller: CallerDep, request: Request,
     q: Annotated[str | None, Query(max_length=MAX_TEXT, description="free-text address")] = None,
     division: Division = None, coordsys: Coordsys = "cgcs2000",
     province: Annotated[str | None, Query(max_length=50)] = None,
@@ -83,8 +83,8 @@ def _missing(field: str, message: str) -> InvalidInput:
 
 
 @router.get("/v1/addresses/reverse", summary="Nearest standard address and the divisions at a point", responses=RESPONSES)
-def reverse_one(
-    session: SessionDep, caller: CallerDep,
+async def reverse_one(
+    session: ReaderDep, caller: CallerDep,
     lon: Annotated[float, Query(allow_inf_nan=False, description="longitude")],
     lat: Annotated[float, Query(allow_inf_nan=False, description="latitude")],
     radius: Annotated[int, Query(ge=1, le=MAX_RADIUS, description="metres")] = DEFAULT_RADIUS,
@@ -100,7 +100,7 @@ def reverse_one(
 
 @router.get("/v1/addresses/suggest", summary="Complete a street, compound or plate as the user types", responses=RESPONSES)
 def suggest_some(
-    session: SessionDep, caller: CallerDep,
+    session: ReaderDep, caller: CallerDep,
     q: Annotated[str, Query(min_length=1, max_length=50, description="prefix, full pinyin or initials")],
     division: Division = None, coordsys: Coordsys = "cgcs2000",
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
@@ -145,33 +145,33 @@ JobId = Annotated[uuid.UUID, Path(description="job id")]
 
 
 @router.get("/v1/jobs/{job_id}", summary="A batch job's status and progress")
-def job_status(job_id: JobId, session: SessionDep, request: Request) -> dict[str, Any]:
+def job_status(job_id: JobId, session: ReaderDep, request: Request) -> dict[str, Any]:
     """Status (queued, running, done, failed), rows done of total, and the result link."""
     return _job_links(request, batch.get_job(session, job_id))
 
 
 @router.get("/v1/jobs/{job_id}/result.csv", summary="A finished job's result", response_class=FileResponse)
-def job_result(job_id: JobId, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def job_result(job_id: JobId, session: ReaderDep, settings: SettingsDep) -> FileResponse:
     """The input columns plus gz_* result columns, one row per input row (409 until done)."""
     path = batch.result_path(session, settings.home, job_id)
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"geocoded-{job_id}.csv")
 
 
 @router.get("/v1/addresses/{code}", summary="One standard address")
-def address_one(code: CodePath, session: SessionDep, coordsys: Coordsys = "cgcs2000") -> dict[str, Any]:
+def address_one(code: CodePath, session: ReaderDep, coordsys: Coordsys = "cgcs2000") -> dict[str, Any]:
     """The current version with its division chain and admin codes."""
     return library.get_address(session, code).as_dict(check_coordsys(coordsys))
 
 
 @router.get("/v1/addresses/{code}/history", summary="Every version of an address")
-def address_history(code: CodePath, session: SessionDep) -> dict[str, Any]:
+def address_history(code: CodePath, session: ReaderDep) -> dict[str, Any]:
     """Versions oldest first, with their validity dates."""
     return {"items": [v.as_dict() for v in library.history(session, code)]}
 
 
 @router.get("/v1/addresses/{code}/children", summary="The elements below an address")
 def address_children(
-    code: CodePath, session: SessionDep,
+    code: CodePath, session: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(pattern=r"^\d{17,30}$", description="keyset cursor")] = None,
 ) -> dict[str, Any]:
