@@ -15,7 +15,7 @@ import csv
 import gc
 import re
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +30,10 @@ LEVEL_NAMES = (None, "province", "city", "county", "town", "village")
 MUNICIPALITIES = ("11", "12", "31", "50")
 
 # Kinds of index entries and what each costs against a full name (scores are in characters).
-FULL, ALIAS, OLD, OLD_ALIAS, ZONE, EXTRA, GENERIC = range(7)
-PENALTY = {FULL: 0.0, ALIAS: 0.5, OLD: 0.6, OLD_ALIAS: 0.8, ZONE: 0.3, EXTRA: 0.3, GENERIC: 0.5}
+FULL, ALIAS, OLD, OLD_ALIAS, ZONE, EXTRA, GENERIC, OLD_PART, OLD_PART_ALIAS = range(9)
+PENALTY = {FULL: 0.0, ALIAS: 0.5, OLD: 0.6, OLD_ALIAS: 0.8, ZONE: 0.3, EXTRA: 0.3, GENERIC: 0.5, OLD_PART: 0.9,
+           OLD_PART_ALIAS: 1.1}
+FORMER = (OLD, OLD_ALIAS, OLD_PART, OLD_PART_ALIAS)
 LEAD_PENALTY = 0.3   # per character before the first division: "收货地址：" costs little, a road a lot
 GAP_PENALTY = 0.5    # per unexplained character between two divisions of the chain
 
@@ -52,9 +54,6 @@ BAD_ALIASES = frozenset({"市中", "城区", "郊区", "矿区", "新区", "开�
 # are looked up only right after their county, never through the automaton.
 GENERIC_TOWNS = frozenset({"街道", "城区", "林场", "苗圃", "开发区", "经济开发区", "高新区", "工业园区",
                            "社区建设办公室", "县直辖村级区划"})
-# A township name shared by more places than this (城关镇 ×88, 太平镇 ×50) is looked up only right
-# after its county or city: in the automaton it would only add candidates to sift through.
-SHARED_TOWN_NAME = 3
 GENERIC_TOWN_AT = re.compile("|".join(sorted(GENERIC_TOWNS, key=len, reverse=True)))
 # A match followed by these is a road named after the place (北京路, 四川北路, 中山东大街, 湖州街).
 ROAD_AFTER = re.compile(r"[东西南北中]?(?:路|街(?!道)|大道|大街|巷|弄|胡同|道(?=\d|$|号))(?![乡镇村])")
@@ -68,23 +67,16 @@ COMMITTEE = ("居民委员会", "村民委员会", "居委会", "村委会", "�
 # Cheap look-aheads: only text that ends in a township or village word within a few characters is
 # worth building (and searching) the per-county tables for.
 TOWN_HINT = re.compile(r"[\u3400-\u9fff]{1,10}?(?:街道|街办|办事处|镇|乡|苏木)")
+# A township written without its suffix is taken only right after a county written short, and only
+# when a road (or nothing) follows: 萧山宁围市心北路99号, 鄞州钟公庙.
+BARE_TOWN_HINT = re.compile(r"[\u3400-\u9fff]{2,4}?(?=[\u3400-\u9fff]{1,6}?(?:路|街|大道|巷)(?:\d|$)|$)")
+BARE_TOWN_AFTER = re.compile(r"[\u3400-\u9fff]{1,6}?(?:路|街|大道|巷)(?:\d|$)|$")
 VILLAGE_HINT = re.compile(r"[\u3400-\u9fff]{1,12}?(?:村|社区|居委)")
-# Division names hold no digits, so the prefix ends before the first number (one within the first
-# four characters is taken as stray and skipped).
-_DIGIT = re.compile(r"\d")
-RESOLVED_CACHE = 200_000
+# Division names hold no digits, so the prefix ends where a number starts after Chinese text
+# (a phone number or a number in the first four characters does not end it).
+_DIGIT = re.compile(r"(?<=[\u3400-\u9fff])\d")
+RESOLVED_CACHE = 20_000  # entries per cache level; cleared when full (~20 MB at most)
 SEPARATORS = frozenset(",，、;；:：.。()（）[]【】<>《》/\\|'\"“”‘’-_")
-
-
-@dataclass(frozen=True, slots=True)
-class Division:
-    """One current division as the parser reports it."""
-
-    code: str
-    level: int
-    name: str
-    kind: str
-    placeholder: bool
 
 
 @dataclass(slots=True)
@@ -100,6 +92,9 @@ class AdminMatch:
     alternatives: list[tuple[int, int]] = field(default_factory=list)  # (node, kind): other readings
     old_names: list[tuple[int, int, int]] = field(default_factory=list)  # (level, start, end)
     described: dict | None = None                              # the parser's field values, cached
+    chain_end: int = 0                                           # end of the last chain match
+    context_free: bool = False                                   # nothing after chain_end was read
+    short_county: bool = False                                   # the county was written short (萧山)
 
 
 class AdminIndex:
@@ -122,6 +117,7 @@ class AdminIndex:
         self._village_keys: dict[object, dict[str, list[tuple[str, str, bool, str]]]] = {}
         self._chains: dict[int, dict[int, int]] = {}
         self._resolved: dict[str, AdminMatch] = {}
+        self._by_matches: dict[tuple, AdminMatch] = {}
         self._lock = threading.Lock()
         self._add_nodes(rows)
         self.automaton = self._build_automaton()
@@ -179,13 +175,12 @@ class AdminIndex:
             if known is None or PENALTY[kind] < PENALTY[known]:
                 entries[key][node] = kind
 
-        town_names = Counter(name for name, level in zip(self.names, self.levels, strict=True) if level == 4)
         for node, name in enumerate(self.names):
             level = self.levels[node]
             if self.placeholder[node] and level == 2:
                 add(name, node, GENERIC)
                 continue
-            if level == 4 and (name in GENERIC_TOWNS or town_names[name] > SHARED_TOWN_NAME):
+            if level == 4 and name in GENERIC_TOWNS:
                 continue
             add(name, node, FULL)
             if level <= 3 and not self.placeholder[node]:
@@ -214,6 +209,7 @@ class AdminIndex:
                 return []
             core = _strip_ethnic(name[: -len(suffix)])
             if suffix.startswith("自治") and self.levels[node] >= 2:
+                core = core.removesuffix("族")  # 鄂温克族自治旗 → 鄂温克, 鄂温克旗
                 return [core, core + suffix[-1]]
             return [core]
         return []
@@ -235,7 +231,7 @@ class AdminIndex:
             return None
         per_level: dict[int, int] = defaultdict(int)
         for node, kind in nodes.items():
-            if kind not in (OLD, OLD_ALIAS):
+            if kind not in FORMER:
                 per_level[self.levels[node]] += 1
         ordered = sorted(nodes, key=lambda n: (PENALTY[nodes[n]], preferences[n])) if len(nodes) > 1 \
             else list(nodes)
@@ -248,14 +244,24 @@ class AdminIndex:
         full_only: tuple | bool | None = None
         if fulls and len(fulls) < len(kinds):
             full_only = (len(key), tuple(ordered[i] for i in fulls), tuple(0.0 for _ in fulls),
-                         tuple(needs_parent[i] for i in fulls), tuple(FULL for _ in fulls), True)
+                         tuple(needs_parent[i] for i in fulls), tuple(FULL for _ in fulls), True, None)
         elif fulls:
             full_only = True
-        return (len(key), tuple(ordered), penalties, needs_parent, kinds, full_only)
+        # value[6]: for a township name many places share (城关镇 ×88), its candidates by ancestor,
+        # so a chain looks up the few below its county instead of testing them all.
+        under = None
+        if len(ordered) > 4 and all(self.levels[n] == 4 for n in ordered):
+            grouped: dict[int, list[int]] = defaultdict(list)
+            for k, n in enumerate(ordered):
+                for above in self.anc[n][1:4]:
+                    if above >= 0:
+                        grouped[above].append(k)
+            under = {above: tuple(ks) for above, ks in grouped.items()}
+        return (len(key), tuple(ordered), penalties, needs_parent, kinds, full_only, under)
 
     def _needs_parent(self, node: int, kind: int, per_level: dict[int, int]) -> bool:
         level = self.levels[node]
-        if kind in (GENERIC, OLD_ALIAS):
+        if kind in (GENERIC, OLD_ALIAS, OLD_PART_ALIAS):
             return True
         if kind == FULL:
             return level == 4 and per_level[4] > 1
@@ -306,10 +312,11 @@ class AdminIndex:
             if node is None:
                 continue
             old = row["old_name"]
-            add(old, node, OLD)
+            main = row["share"] == "main"
+            add(old, node, OLD if main else OLD_PART)
             for suffix in ("地区", "市", "区", "县"):
                 if old.endswith(suffix) and len(old) - len(suffix) >= 2:
-                    add(old[: -len(suffix)], node, OLD_ALIAS)
+                    add(old[: -len(suffix)], node, OLD_ALIAS if main else OLD_PART_ALIAS)
                     break
 
     def _node_for(self, code: str) -> int | None:
@@ -318,10 +325,10 @@ class AdminIndex:
 
     # ---- lookups at parse time --------------------------------------------------------------
 
-    def division(self, node: int) -> Division:
-        """The division behind a node id."""
-        return Division(self.codes[node], self.levels[node], self.names[node], self.kinds[node],
-                        self.placeholder[node])
+    def forget(self) -> None:
+        """Drop the caches of resolved prefixes (a benchmark starts each run cold)."""
+        self._resolved.clear()
+        self._by_matches.clear()
 
     def resolve(self, s: str) -> AdminMatch:
         """The best consistent chain of divisions at the start of normalised text S.
@@ -342,12 +349,51 @@ class AdminIndex:
         return result
 
     def _resolve(self, s: str, limit: int) -> AdminMatch:
-        result = AdminMatch()
         matches = self._matches(s, limit)
         if not matches:
-            return result
+            return AdminMatch()
+        # Second-level cache: texts that agree up to the end of their last division name and have
+        # the same matches get the same answer, provided nothing after the chain is read (no
+        # 市/区 to absorb, no township or village next) — the usual case of many roads in one town.
+        last = 0
+        for _, end, _ in matches:
+            if end > last:
+                last = end
+        key = (s[:last], *[id(value) for _, end, value in matches if end > last - 5])
+        known = self._by_matches.get(key)
+        if known is not None and self._context_free(s, known):
+            return known
+        result = self._compute(s, matches)
+        if result.context_free:
+            if len(self._by_matches) >= RESOLVED_CACHE:
+                self._by_matches.clear()
+            self._by_matches[key] = result
+        return result
+
+    def _context_free(self, s: str, result: AdminMatch) -> bool:
+        """Nothing after RESULT's chain would have changed it for text S."""
+        if not result.nodes:
+            return True
+        end = result.chain_end
+        if end < len(s) and s[end] in ABSORB:
+            return False
+        pos = _skip_separators(s, end)
+        level = max(result.nodes)
+        return not (self._town_hint(s, pos, level, result.short_county)
+                    or (level in (3, 4) and VILLAGE_HINT.match(s, pos)))
+
+    @staticmethod
+    def _town_hint(s: str, pos: int, level: int, short_county: bool) -> bool:
+        """A township may be written at POS after a division of LEVEL."""
+        return level in (2, 3) and bool(
+            TOWN_HINT.match(s, pos) or GENERIC_TOWN_AT.match(s, pos)
+            or (level == 3 and short_county and BARE_TOWN_HINT.match(s, pos)))
+
+    def _compute(self, s: str, matches: list[tuple[int, int, tuple]]) -> AdminMatch:
+        result = AdminMatch()
         chain, best, scores = self._plain_chain(matches) or self._best_chain(matches)
         if not chain:
+            result.context_free = True
             return result
         chosen = self._apply_chain(s, matches, chain, best, scores, result)
         self._below(s, result)
@@ -367,12 +413,12 @@ class AdminIndex:
         found: dict[int, tuple[int, tuple]] = {}
         for last, value in self.automaton.iter(s, 0, limit):
             end = last + 1
-            if end < n and s[end] in ROAD_HEADS and ROAD_AFTER.match(s, end):
-                rest = value[5]
+            rest = value[5]
+            # Only short forms can be part of a road name; full names (value[5] is True) stay.
+            if rest is not True and end < n and s[end] in ROAD_HEADS and ROAD_AFTER.match(s, end):
                 if rest is None:
                     continue
-                if rest is not True:
-                    value = rest
+                value = rest
             start = end - value[0]
             known = found.get(start)
             if known is None or known[0] < end:
@@ -389,34 +435,46 @@ class AdminIndex:
         the lowest-penalty fitting candidates (they are ordered by penalty).
         """
         levels, anc = self.levels, self.anc
-        pos, prev, parent, best = 0, -1, -1, 0.0
+        pos, prev, parent, best, above = 0, -1, -1, 0.0, 0
         chain = []
         for i, (start, end, value) in enumerate(matches):
-            if start < pos:
-                continue
             nodes = value[1]
-            if start > pos:
-                if chain and any(levels[x] > levels[prev] and anc[x][levels[prev]] == prev for x in nodes):
-                    return None
+            if start != pos:
+                if start > pos and prev >= 0:
+                    for x in nodes:
+                        if levels[x] > above and anc[x][above] == prev:
+                            return None
                 continue
-            needs_parent, penalties = value[3], value[2]
             k = -1
-            for kk, x2 in enumerate(nodes):
-                if (prev < 0 and not needs_parent[kk]) or (
-                        prev >= 0 and levels[x2] > levels[prev] and anc[x2][levels[prev]] == prev):
-                    if k < 0:
-                        k, x = kk, x2
-                    elif penalties[kk] == penalties[k] and chain and not self._related(x, x2):
-                        return None  # two equally good readings below: let the search weigh them
+            if prev < 0:
+                if value[6] is not None:
+                    return None
+                needs_parent = value[3]
+                for kk in range(len(nodes)):
+                    if not needs_parent[kk]:
+                        k = kk
+                        break
+            else:
+                penalties = value[2]
+                for kk in (value[6].get(prev, ()) if value[6] is not None else range(len(nodes))):
+                    x = nodes[kk]
+                    if levels[x] > above and anc[x][above] == prev:
+                        if k < 0:
+                            k = kk
+                        elif penalties[kk] == penalties[k] and not self._related(nodes[k], x):
+                            return None  # two equally good readings below: let the search weigh them
             if k < 0:
                 return None
             chain.append((i, k))
             best += value[0] - value[2][k]
-            parent, prev, pos = prev, x, end
+            parent, prev, pos = prev, nodes[k], end
+            above = levels[prev]
         if not chain:
             return None
         last_i, last_k = chain[-1]
         value = matches[last_i][2]
+        if len(value[1]) == 1:
+            return chain, best, {last_i: [best]}
         row = []
         for kk, x in enumerate(value[1]):
             fits = (parent < 0 and not value[3][kk]) or (
@@ -452,8 +510,25 @@ class AdminIndex:
                         still.append(item)
                 waiting = still
             klen, nodes, penalties, needs_parent = value[0], value[1], value[2], value[3]
-            row: list[float] = []
-            back: list[tuple[int, int] | None] = []
+            if value[6] is not None:
+                # A shared township name: only readings below a division already in a chain count.
+                row = [-1e9] * len(nodes)
+                back = [None] * len(nodes)
+                for above, (score, arg) in ready.items():
+                    for k in value[6].get(above, ()):
+                        top = score + klen - penalties[k] - GAP_PENALTY * start
+                        if top > row[k]:
+                            row[k], back[k] = top, arg
+                for k, top in enumerate(row):
+                    if top > -1e8:
+                        waiting.append((end, top + GAP_PENALTY * end, nodes[k], (i, k)))
+                        if top > best:
+                            best, best_at = top, (i, k)
+                scores.append(row)
+                backs.append(back)
+                continue
+            row = []
+            back = []
             for k, x in enumerate(nodes):
                 gain = klen - penalties[k]
                 top = gain - LEAD_PENALTY * start
@@ -508,6 +583,8 @@ class AdminIndex:
                 if abs(row[kk] - best) < 1e-9:
                     result.ambiguous = True
         start, end, node, kind = chosen[-1]
+        result.chain_end = end
+        result.short_county = self.levels[node] == 3 and kind != FULL
         end = self._absorb(s, end, kind)
         chosen[-1] = (start, end, node, kind)
         spans = result.spans
@@ -515,7 +592,7 @@ class AdminIndex:
             level = self.levels[node]
             if level not in spans:
                 spans[level] = (start, end)
-            if kind == OLD or kind == OLD_ALIAS:
+            if kind in FORMER:
                 result.old_names.append((level, start, end))
         self._set_nodes(result, deepest)
         result.end = end
@@ -545,7 +622,7 @@ class AdminIndex:
         for i, (start, end, value) in enumerate(matches):
             if i in in_chain or any(start < e and end > b for b, e in covered):
                 continue
-            adjacent = start == result.end and value[4][0] == FULL
+            adjacent = start == result.end and value[4][0] in (FULL, OLD, OLD_PART)
             if end > result.end and not adjacent:
                 continue
             if start < first and value[3][0]:
@@ -586,17 +663,19 @@ class AdminIndex:
             return
         level = max(result.nodes)
         pos = _skip_separators(s, result.end)
-        town_hint = level in (2, 3) and (TOWN_HINT.match(s, pos) or GENERIC_TOWN_AT.match(s, pos))
+        town_hint = self._town_hint(s, pos, level, result.short_county)
         if not town_hint and not (level in (3, 4) and VILLAGE_HINT.match(s, pos)):
+            result.context_free = result.end == result.chain_end
             return
         kinds = {self.twin.get(a, a): kind for a, kind in result.alternatives}
         parents = [result.nodes[level], *kinds]
         if town_hint:
-            hits = [(parent, hit) for parent in parents if (hit := self.town_at(parent, s, pos))]
+            hits = [(parent, hit) for parent in parents
+                    if (hit := self.town_at(parent, s, pos, bare=result.short_county))]
             if hits:
                 town, end = hits[0][1]
                 result.ambiguous = result.ambiguous and len(hits) > 1
-                if kinds.get(hits[0][0]) in (OLD, OLD_ALIAS) and 3 in result.spans:
+                if kinds.get(hits[0][0]) in FORMER and 3 in result.spans:
                     result.old_names = [o for o in result.old_names if o[0] != 3]
                     result.old_names.append((3, *result.spans[3]))
                 self._set_nodes(result, town)
@@ -615,8 +694,9 @@ class AdminIndex:
                 result.spans[5] = (pos, end)
                 result.end = end
 
-    def town_at(self, parent: int, s: str, pos: int) -> tuple[int, int] | None:
-        """A township of PARENT (county or city) written at POS with any town suffix: (node, end)."""
+    def town_at(self, parent: int, s: str, pos: int, *, bare: bool = False) -> tuple[int, int] | None:
+        """A township of PARENT (county or city) written at POS with any town suffix, or with none
+        when BARE and a road follows: (node, end)."""
         cores = self._town_cores.get(parent)
         if cores is None:
             cores = self._build_town_cores(parent)
@@ -630,6 +710,8 @@ class AdminIndex:
             m = TOWN_SUFFIX.match(s, end)
             if m is not None:
                 end = m.end()
+            elif not own and bare and self.levels[parent] == 3 and BARE_TOWN_AFTER.match(s, end):
+                own = [town for town, _ in found]
             elif not own:
                 continue
             towns = own if m is None else [town for town, _ in found]
@@ -789,7 +871,7 @@ def load_index(db: Session | Connection) -> AdminIndex:
     """Build a fresh index from the current divisions (about two seconds for the national table)."""
     signature = tuple(db.execute(_SIGNATURE).one())
     rows = [tuple(r) for r in db.execute(_DIVISIONS)]
-    villages = dict(db.execute(_VILLAGES).tuples().all())
+    villages = dict(db.execute(_VILLAGES).all())
     return AdminIndex(rows, villages, signature=signature)
 
 

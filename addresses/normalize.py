@@ -117,6 +117,7 @@ def _numerals(text: str, index: list[int] | None) -> tuple[str, list[int] | None
 
 
 def _normalize(text: str, want_index: bool) -> tuple[str, list[int] | None]:
+    """The normalised text and its map; the map is None while it is still the identity."""
     present = _SPECIAL.intersection(text)
     if not present:
         return text, None
@@ -126,13 +127,13 @@ def _normalize(text: str, want_index: bool) -> tuple[str, list[int] | None]:
         if want_index:
             index = [start + i for start, piece in kept for i in range(len(piece))]
         text = "".join(piece for _, piece in kept)
-    elif want_index:
-        index = list(range(len(text)))
     if not _FOLD_CHARS.isdisjoint(present):
         text = text.translate(_FOLD)
     if not _TRADITIONAL.isdisjoint(present):
         text = _to_simplified(text)
     if not _NUMERAL_CHARS.isdisjoint(present) and _CN_HINT.search(text):
+        if want_index and index is None:
+            index = list(range(len(text)))
         text, index = _numerals(text, index)
     if "#" in present or "＃" in present:
         text = _HASH.sub("号", text)
@@ -149,7 +150,7 @@ def normalize(text: str) -> str:
 def normalize_with_map(text: str) -> tuple[str, list[int]]:
     """The canonical form plus, per normalised character, the index of the input character it came from."""
     normalized, index = _normalize(text, True)
-    return normalized, index if index is not None else []
+    return normalized, index if index is not None else list(range(len(normalized)))
 
 
 def normalize_changes(text: str) -> tuple[str, list[int] | None]:
@@ -158,4 +159,4 @@ def normalize_changes(text: str) -> tuple[str, list[int] | None]:
     normalized, index = _normalize(text, True)
     if normalized is text:
         return text, None
-    return normalized, index if index is not None else []
+    return normalized, index if index is not None else list(range(len(normalized)))

@@ -1,7 +1,7 @@
 """Address-lookup benchmarks on a 1,000,000-row library: reverse req/s and p99 over HTTP at 16
 connections beside the same server's /health, geocode p50/p95, and a 1 M-row batch.
 
-Run with `make bench` or `.venv/bin/python bench/addresses.py [--count N] [--batch-rows N]`.
+Run with `make bench` or `.venv/bin/python bench/lookup.py [--count N] [--batch-rows N]`.
 The library is generated once (reproducibly, seed 7, 宁波市 330200) and kept; its generation time is
 reported the first time. HTTP load comes from `wrk` (Debian package, installed when missing) against a
 `gazetteer serve --workers 2` process on 127.0.0.1 that this script starts and stops; every run stops
@@ -30,8 +30,8 @@ from sqlalchemy import text
 
 from addresses.admin import admin_index
 from addresses.batch import geocode_csv
-from addresses.geocode import GeocodeRequest, geocode
 from addresses.generate import generate_demo
+from addresses.geocode import GeocodeRequest, geocode
 from api.background import free_port
 from data.db import make_engine
 from data.settings import get_settings
@@ -190,7 +190,7 @@ def main() -> None:
         results["health_http"] = wrk(server.url, ["/health"], args.seconds)
     results["batch"] = bench_batch(engine, rows, args.batch_rows, rng)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "addresses.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    (RESULTS / "lookup.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     report(results)
     engine.dispose()
 
