@@ -61,7 +61,8 @@ class DivisionNames:
         name = self.village
         for suffix, keep in (("村民委员会", "村"), ("村委会", "村"), ("居民委员会", ""), ("居委会", "")):
             if name.endswith(suffix) and len(name) > len(suffix):
-                return name[: -len(suffix)] + keep
+                stem = name[: -len(suffix)]
+                return stem if stem.endswith(keep) else stem + keep
         return name
 
     @property

@@ -60,6 +60,8 @@ class Keys:
     fallback: str | None           # the requested division, when the answer falls back to a division
     road: str | None
     poi: str | None
+    raw_road: str | None           # as written (a real name may keep a Traditional character: 復兴路)
+    raw_poi: str | None
     plate: int | None
     suffix: str
     building: int | None
@@ -149,6 +151,7 @@ def keys_of(parsed: ParsedAddress, division: str | None) -> tuple[Keys, list[dic
     scope, town, fallback, warnings = _scope(parsed, division)
     roadno = _norm(parsed.roadno)
     keys = Keys(scope=scope, town=town, fallback=fallback, road=_norm(parsed.road), poi=_norm(parsed.poi),
+                raw_road=parsed.road, raw_poi=parsed.poi,
                 plate=_number(roadno), suffix=_suffix_key(roadno), building=_number(_norm(parsed.houseno)),
                 unit=_number(_norm(parsed.cellno)), room=_number(_norm(parsed.roomno)),
                 remainder=(parsed.remainder or "")[:MAX_TEXT])
@@ -158,10 +161,10 @@ def keys_of(parsed: ParsedAddress, division: str | None) -> tuple[Keys, list[dic
 _EXACT = text("""
 WITH q AS (
     SELECT * FROM unnest(CAST(:idx AS int[]), CAST(:scope AS text[]), CAST(:town AS text[]),
-                         CAST(:road AS text[]), CAST(:poi AS text[]), CAST(:plate AS int[]),
-                         CAST(:suffix AS text[]), CAST(:building AS int[]), CAST(:unit AS int[]),
-                         CAST(:room AS int[]))
-        AS q(idx, scope, town, road, poi, plate, suffix, building, unit, room)
+                         CAST(:road AS text[]), CAST(:poi AS text[]), CAST(:raw_road AS text[]),
+                         CAST(:raw_poi AS text[]), CAST(:plate AS int[]), CAST(:suffix AS text[]),
+                         CAST(:building AS int[]), CAST(:unit AS int[]), CAST(:room AS int[]))
+        AS q(idx, scope, town, road, poi, raw_road, raw_poi, plate, suffix, building, unit, room)
 ),
 m AS (
     SELECT q.idx, st.address_id AS street, cp.address_id AS compound, pl.address_id AS plate,
@@ -169,12 +172,14 @@ m AS (
     FROM q
     LEFT JOIN LATERAL (
         SELECT a.address_id FROM addresses a
-        WHERE q.road IS NOT NULL AND a.valid_to IS NULL AND a.level = 'street' AND a.name = q.road
+        WHERE q.road IS NOT NULL AND a.valid_to IS NULL AND a.level = 'street'
+          AND a.name IN (q.road, q.raw_road)
           AND a.county_code LIKE q.scope || '%'
         ORDER BY (left(a.village_code, 9) = q.town) DESC NULLS LAST, a.code LIMIT 1) st ON true
     LEFT JOIN LATERAL (
         SELECT a.address_id FROM addresses a
-        WHERE q.poi IS NOT NULL AND a.valid_to IS NULL AND a.level = 'compound' AND a.name = q.poi
+        WHERE q.poi IS NOT NULL AND a.valid_to IS NULL AND a.level = 'compound'
+          AND a.name IN (q.poi, q.raw_poi)
           AND a.county_code LIKE q.scope || '%'
         ORDER BY (left(a.village_code, 9) = q.town) DESC NULLS LAST, a.code LIMIT 1) cp ON true
     LEFT JOIN LATERAL (
@@ -232,6 +237,7 @@ def _arrays(keys: Sequence[Keys], indexes: Sequence[int]) -> dict[str, list]:
     rows = [keys[i] for i in indexes]
     return {"idx": list(indexes), "scope": [k.scope for k in rows], "town": [k.town for k in rows],
             "road": [k.road for k in rows], "poi": [k.poi for k in rows], "plate": [k.plate for k in rows],
+            "raw_road": [k.raw_road for k in rows], "raw_poi": [k.raw_poi for k in rows],
             "suffix": [k.suffix for k in rows], "building": [k.building for k in rows],
             "unit": [k.unit for k in rows], "room": [k.room for k in rows]}
 
@@ -327,6 +333,7 @@ def _match_fuzzy(db: DB, parsed, keys: list[Keys], results: list[GeocodeResult],
     for row in rows:
         k = keys[row.idx]
         k.road, k.poi = (row.name, None) if row.level == "street" else (None, row.name)
+        k.raw_road, k.raw_poi = k.road, k.poi
         similarity[row.idx] = float(row.sim)
     found: set[int] = set()
     if similarity:

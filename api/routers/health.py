@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from fastapi import APIRouter, Request
@@ -12,7 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from boundaries.codes import LEVELS
 
 router = APIRouter(tags=["health"])
-COUNTS_SECONDS = 60.0  # the counts change only on imports; monitoring may poll every second
+COUNTS_SECONDS = 60.0
+_refreshing = threading.Lock()  # the counts change only on imports; monitoring may poll every second
 
 _COUNTS = """
 SELECT level, count(*) AS n, count(geom) AS with_polygon
@@ -43,10 +45,17 @@ def _cached(request: Request, conn) -> tuple[str, list]:
     """PostGIS version and division counts, read at most once a minute; the database is still
     asked something on every call, so an unreachable database shows at once."""
     cached = getattr(request.app.state, "health_cache", None)
-    if cached and time.monotonic() - cached[0] < COUNTS_SECONDS:
-        conn.execute(text("SELECT 1"))
-        return cached[1], cached[2]
-    postgis = conn.execute(text("SELECT postgis_full_version()")).scalar_one()
-    rows = conn.execute(text(_COUNTS)).all()
-    request.app.state.health_cache = (time.monotonic(), postgis, rows)
-    return postgis, rows
+    if not _fresh(cached):
+        with _refreshing:  # one refresh at a time; concurrent callers wait for it instead of repeating it
+            cached = getattr(request.app.state, "health_cache", None)
+            if not _fresh(cached):
+                postgis = conn.execute(text("SELECT postgis_full_version()")).scalar_one()
+                cached = (time.monotonic(), postgis, conn.execute(text(_COUNTS)).all())
+                request.app.state.health_cache = cached
+                return cached[1], cached[2]
+    conn.execute(text("SELECT 1"))
+    return cached[1], cached[2]
+
+
+def _fresh(cached) -> bool:
+    return bool(cached) and time.monotonic() - cached[0] < COUNTS_SECONDS
