@@ -3,6 +3,7 @@ batch) for other systems; lookups are admitted per API key or anonymous caller (
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -10,16 +11,18 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from addresses import batch, library
+from addresses import batch, edits, library
 from addresses.admin import AdminIndex, admin_index
 from addresses.coords import COORDSYS, check_coordsys, to_cgcs2000
+from addresses.edits import Change
 from addresses.geocode import LOCAL_FIELDS, GeocodeRequest, county_scope, geocode
 from addresses.parse import parse
 from addresses.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
 from addresses.suggest import suggest
-from api.deps import ReaderDep, SessionDep, SettingsDep
+from api.deps import ReaderDep, SessionDep, SettingsDep, require_role
 from api.quota import RESPONSES, CallerDep
 from api.uploads import read_limited
+from data.accounts import Account
 from data.errors import InvalidInput
 
 router = APIRouter(tags=["addresses"])
@@ -178,3 +181,40 @@ def address_children(
     """Plates of a street, buildings of a plate or compound, units, rooms; keyset paged by code."""
     items = library.children(session, code, limit=limit, after=after)
     return {"items": [i.as_dict() for i in items], "next_after": items[-1].code if len(items) == limit else None}
+
+
+Editor = Annotated[Account, Depends(require_role("admin", "reviewer"))]
+
+
+class RevisionIn(BaseModel):
+    """A new version of an address: a corrected point and/or the reserved flag, with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    lon: float | None = Field(None, allow_inf_nan=False, description="longitude, CGCS2000")
+    lat: float | None = Field(None, allow_inf_nan=False, description="latitude, CGCS2000")
+    reserved: bool | None = Field(None, description="a reserved number (预留号), not a real plate")
+    reason: str = Field(min_length=1, max_length=500, examples=["门牌位置经实地核对修正"])
+    valid_from: dt.date | None = Field(None, description="default: today (Asia/Shanghai)")
+
+
+class RetireIn(BaseModel):
+    """Retirement of an address element and everything below it."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500, examples=["房屋拆除"])
+    valid_to: dt.date | None = Field(None, description="default: today (Asia/Shanghai)")
+
+
+@router.patch("/v1/addresses/{code}", summary="Open a new version of an address (admin, reviewer)")
+def address_revise(code: CodePath, body: RevisionIn, session: SessionDep, user: Editor) -> dict[str, Any]:
+    """The current version is closed and a new one opened with the change; audited."""
+    change = Change(lon=body.lon, lat=body.lat, reserved=body.reserved, reason=body.reason)
+    edits.revise(session, code, change, actor=user.username, on=body.valid_from)
+    return library.get_address(session, code).as_dict()
+
+
+@router.post("/v1/addresses/{code}/retire", summary="Retire an address and all below it (admin, reviewer)")
+def address_retire(code: CodePath, body: RetireIn, session: SessionDep, user: Editor) -> dict[str, Any]:
+    """Closes every current element below CODE too; the codes are never given again."""
+    retired = edits.retire(session, code, actor=user.username, reason=body.reason, on=body.valid_to)
+    return {"retired": retired, "count": len(retired)}
