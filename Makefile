@@ -40,8 +40,11 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/locate.py
 	$(BIN)/python bench/names.py
+	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/lookup.py
 
 clean-db:
 	-$(BIN)/gazetteer db stop

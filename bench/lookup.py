@@ -4,8 +4,9 @@ connections beside the same server's /health, geocode p50/p95, and a 1 M-row bat
 Run with `make bench` or `.venv/bin/python bench/lookup.py [--count N] [--batch-rows N]`.
 The library is generated once (reproducibly, seed 7, 宁波市 330200) and kept; its generation time is
 reported the first time. HTTP load comes from `wrk` (Debian package, installed when missing) against a
-`gazetteer serve --workers 2` process on 127.0.0.1 that this script starts and stops; every run stops
-by itself after the given duration.
+`gazetteer serve --workers 2` process on 127.0.0.1 that this script starts and stops, with an API key
+created for the run and revoked after it (so quota accounting is part of what is measured); every
+run stops by itself after the given duration.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,6 +36,7 @@ from addresses.batch import geocode_csv
 from addresses.generate import generate_demo
 from addresses.geocode import GeocodeRequest, geocode
 from api.background import free_port
+from data.apikeys import create_key, revoke_key
 from data.db import make_engine
 from data.settings import get_settings
 from data.system import ensure_debian_package
@@ -79,12 +83,11 @@ def messy(full: str, rng: random.Random) -> str:
 
 
 class Server:
-    """`gazetteer serve --workers 2` on a free loopback port, with lookup limits lifted."""
+    """`gazetteer serve --workers 2` on a free loopback port."""
 
     def __init__(self, workers: int = 2) -> None:
         self.port = free_port()
-        env = {**os.environ, "GAZETTEER_PORT": str(self.port), "GAZETTEER_HOST": "127.0.0.1",
-               "GAZETTEER_ANON_DAILY_QUOTA": "100000000", "GAZETTEER_ANON_PER_SECOND": "1000000"}
+        env = {**os.environ, "GAZETTEER_PORT": str(self.port), "GAZETTEER_HOST": "127.0.0.1"}
         gazetteer = Path(sys.executable).with_name("gazetteer")
         self.proc = subprocess.Popen([str(gazetteer), "serve", "--no-setup", "--workers", str(workers)],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -107,6 +110,7 @@ class Server:
 
 
 _LUA = """
+wrk.headers["X-API-Key"] = %s
 local paths = {%s}
 local i = 0
 request = function()
@@ -116,11 +120,11 @@ end
 """
 
 
-def wrk(url: str, paths: list[str], seconds: int, connections: int = 16) -> dict:
+def wrk(url: str, paths: list[str], seconds: int, key: str, connections: int = 16) -> dict:
     """req/s and latency percentiles from wrk (2 threads, CONNECTIONS connections, SECONDS long)."""
     binary = ensure_debian_package("wrk", "wrk")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_LUA % ",".join(json.dumps(p) for p in paths))
+        script.write(_LUA % (json.dumps(key), ",".join(json.dumps(p) for p in paths)))
         script.write("""
 done = function(summary, latency, requests)
   io.write(string.format("JSON {\\"rps\\": %f, \\"p50\\": %f, \\"p99\\": %f, \\"errors\\": %d, \\"non2xx\\": %d}\\n",
@@ -133,6 +137,19 @@ end
                          capture_output=True, text=True, check=True).stdout
     os.unlink(script.name)
     return json.loads(out.split("JSON ", 1)[1].splitlines()[0])
+
+
+@contextmanager
+def bench_key(engine) -> Iterator[str]:
+    """An API key with room for the run (the server counts real usage), revoked afterwards."""
+    with engine.begin() as conn:
+        record, key = create_key(conn, name="bench/lookup.py", daily_quota=2**31 - 1, per_second=10**6,
+                                 actor="bench")
+    try:
+        yield key
+    finally:
+        with engine.begin() as conn:
+            revoke_key(conn, record.id, "bench")
 
 
 def percentiles(ms: list[float]) -> dict:
@@ -182,12 +199,12 @@ def main() -> None:
     rows = sample_rows(engine, 2000)
     results: dict = {"library_rows": args.count, "generate_seconds": generated and round(generated, 1)}
     results["geocode"], results["geocode_exact_share"] = bench_geocode(engine, rows[:500], rng)
-    with Server() as server:
+    with Server() as server, bench_key(engine) as key:
         points = [f"/v1/addresses/reverse?lon={r.lon + rng.uniform(-3e-4, 3e-4):.6f}"
                   f"&lat={r.lat + rng.uniform(-3e-4, 3e-4):.6f}&radius=300" for r in rows]
-        wrk(server.url, points[:200], 3)  # warm-up
-        results["reverse_http"] = wrk(server.url, points, args.seconds)
-        results["health_http"] = wrk(server.url, ["/health"], args.seconds)
+        wrk(server.url, points[:200], 3, key)  # warm-up
+        results["reverse_http"] = wrk(server.url, points, args.seconds, key)
+        results["health_http"] = wrk(server.url, ["/health"], args.seconds, key)
     results["batch"] = bench_batch(engine, rows, args.batch_rows, rng)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "lookup.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
