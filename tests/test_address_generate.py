@@ -76,7 +76,9 @@ def test_village_name_is_written_for_rural_villages_only(connection):
     urban = division_chain_names(connection, _first_village(connection, COUNTY, "居委会"))
     rural = division_chain_names(connection, _first_village(connection, COUNTY, "村委会"))
     assert full_address(urban, "文一西路1号") == urban.prefix + "文一西路1号"
-    assert full_address(rural, "白沙路1号") == rural.prefix + rural.village + "白沙路1号"
+    assert full_address(rural, "白沙路1号") == rural.prefix + rural.village_written + "白沙路1号"
+    assert rural.village.endswith("委会") and rural.village_written.endswith("村")
+    assert not rural.village_written.endswith("村村")
     assert full_address(rural, "S102省道5号", village_road=False) == rural.prefix + "S102省道5号"
 
 
@@ -235,7 +237,8 @@ def test_full_addresses_start_with_the_province_and_end_with_the_local_part(conn
     for row in rows:
         assert row.full_address.startswith("浙江省杭州市西湖区")
         assert row.full_address.endswith(row.local_address)
-        assert (row.village in row.full_address) == (row.kind == "村委会")
+        written = row.village.removesuffix("委会")  # 龙井村委会 is written 龙井村
+        assert (written + row.local_address in row.full_address) == (row.kind == "村委会")
     rooms = [r.local_address for r in rows if r.level == "room"]
     assert rooms and all(r.endswith("室") and "幢" in r and "单元" in r for r in rooms)
 
