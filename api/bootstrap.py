@@ -53,17 +53,23 @@ def load_demo(settings: Settings, engine: Engine, console: Console, progress_fac
     load_address_library(engine, console, progress_factory)
 
 
+def _once(engine: Engine, console: Console, progress_factory, dataset: str, label: str, load) -> None:
+    """Run LOAD(conn, on_progress) -> count in one transaction unless DATASET is already loaded."""
+    if _loaded(engine, dataset):
+        return
+    started = time.perf_counter()
+    with progress_factory() as progress, engine.begin() as conn:
+        task = progress.add_task(label, total=None)
+        count = load(conn, lambda n: progress.advance(task, n))
+    console.print(f"{label}: {count} in {time.perf_counter() - started:.0f} s")
+
+
 def load_address_library(engine: Engine, console: Console, progress_factory) -> None:
     """Generate the demo address library (杭州市, 100,000 elements), the first time only."""
     from addresses.generate import DEMO_LIBRARY_DATASET, load_demo_library
 
-    if _loaded(engine, DEMO_LIBRARY_DATASET):
-        return
-    started = time.perf_counter()
-    with progress_factory() as progress, engine.begin() as conn:
-        task = progress.add_task("demo address library", total=None)
-        report = load_demo_library(conn, on_progress=lambda n: progress.advance(task, n))
-    console.print(f"address library: {report.rows} demo addresses in {time.perf_counter() - started:.0f} s")
+    _once(engine, console, progress_factory, DEMO_LIBRARY_DATASET, "demo address library",
+          lambda conn, progress: load_demo_library(conn, on_progress=progress).rows)
 
 
 def seed_registry(engine: Engine, console: Console, progress_factory) -> None:
@@ -71,13 +77,8 @@ def seed_registry(engine: Engine, console: Console, progress_factory) -> None:
     from placenames.seed import DATASET as NAMES_DATASET
     from placenames.seed import seed_from_divisions
 
-    if _loaded(engine, NAMES_DATASET):
-        return
-    started = time.perf_counter()
-    with progress_factory() as progress, engine.begin() as conn:
-        task = progress.add_task("standard names from division names", total=None)
-        count = seed_from_divisions(conn, on_progress=lambda n: progress.advance(task, n))
-    console.print(f"place-name registry: {count} division names in {time.perf_counter() - started:.0f} s")
+    _once(engine, console, progress_factory, NAMES_DATASET, "standard names from division names",
+          lambda conn, progress: seed_from_divisions(conn, on_progress=progress))
 
 
 def bootstrap(settings: Settings, *, console: Console, progress_factory) -> None:
