@@ -55,8 +55,12 @@ BAD_ALIASES = frozenset({"市中", "城区", "郊区", "矿区", "新区", "开�
 GENERIC_TOWNS = frozenset({"街道", "城区", "林场", "苗圃", "开发区", "经济开发区", "高新区", "工业园区",
                            "社区建设办公室", "县直辖村级区划"})
 GENERIC_TOWN_AT = re.compile("|".join(sorted(GENERIC_TOWNS, key=len, reverse=True)))
-# A match followed by these is a road named after the place (北京路, 四川北路, 中山东大街, 湖州街).
-ROAD_AFTER = re.compile(r"[东西南北中]?(?:路|街(?!道)|大道|大街|巷|弄|胡同|道(?=\d|$|号))(?![乡镇村])")
+# A match followed by these is a road named after the place (北京路, 四川北路, 中山东大街, 湖州街). A 通名
+# followed by another is part of a road's 专名, not the end of one (东街村 before 东街路), unless that
+# other starts a word (北京路路口).
+ROAD_AFTER = re.compile(r"[东西南北中]?(?:路|街(?!道)|大道|大街|巷|弄|胡同|道(?=\d|$|号))"
+                        r"(?![乡镇村]|(?:[路巷弄]|街(?!道))(?![口边旁侧段]))")
+ROAD_OF_ITS_OWN = re.compile(r"[\u3400-\u9fff]{1,12}?(?:路|街(?!道)|大道|大街|巷|弄|胡同)(?=\d|$|[,，])")
 ROAD_HEADS = frozenset("东西南北中路街大巷弄胡道")
 ROAD_SOON = re.compile(r"[\u4e00-\u9fff]{0,3}?(?:路|街(?!道)|大道|巷)")
 ABSORB = frozenset("省市区县州盟旗")
@@ -71,7 +75,9 @@ TOWN_HINT = re.compile(r"[\u3400-\u9fff]{1,10}?(?:街道|街办|办事处|镇|�
 # when a road (or nothing) follows: 萧山宁围市心北路99号, 鄞州钟公庙.
 BARE_TOWN_HINT = re.compile(r"[\u3400-\u9fff]{2,4}?(?=[\u3400-\u9fff]{1,6}?(?:路|街|大道|巷)(?:\d|$)|$)")
 BARE_TOWN_AFTER = re.compile(r"[\u3400-\u9fff]{1,6}?(?:路|街|大道|巷)(?:\d|$)|$")
-VILLAGE_HINT = re.compile(r"[\u3400-\u9fff]{1,12}?(?:村|社区|居委)")
+# 生活区/管理区: the village-level units of state farms and reclamation areas (萧山农业对外综合开发生活区).
+VILLAGE_HINT = re.compile(r"[\u3400-\u9fff]{1,12}?(?:村|社区|居委)|[\u3400-\u9fff]{1,21}?(?:生活区|管理区)")
+OWN_NAME = ("生活区", "管理区")
 # Division names hold no digits, so the prefix ends where a number starts after Chinese text
 # (a phone number or a number in the first four characters does not end it).
 _DIGIT = re.compile(r"(?<=[\u3400-\u9fff])\d")
@@ -622,7 +628,9 @@ class AdminIndex:
         for i, (start, end, value) in enumerate(matches):
             if i in in_chain or any(start < e and end > b for b, e in covered):
                 continue
-            adjacent = start == result.end and value[4][0] in (FULL, OLD, OLD_PART)
+            # A suffix-less full name (永乐) that starts a road after the prefix is the road's.
+            adjacent = start == result.end and value[4][0] in (FULL, OLD, OLD_PART) and not (
+                end < len(s) and s[end] in ROAD_HEADS and ROAD_AFTER.match(s, end))
             if end > result.end and not adjacent:
                 continue
             if start < first and value[3][0]:
@@ -763,11 +771,15 @@ class AdminIndex:
             if m is not None:
                 end = m.end()
                 wanted = "v" if "村" in m.group() else "c"
+            else:
+                # 劳村 names the 劳村村委会 rather than the 劳村居委会 of the same town.
+                wanted = "v" if s[end - 1] == "村" else "c" if s.endswith(("社区", "居委"), pos, end) else ""
+            if wanted and len(candidates) > 1:
                 typed = [f for f in candidates if f[3] == wanted]
                 candidates = typed or candidates
             if len({f[0] for f in candidates}) != 1:
                 continue
-            if end < len(s) and s[end] in ROAD_HEADS and ROAD_AFTER.match(s, end):
+            if end < len(s) and s[end] in ROAD_HEADS and _names_road(s, end):
                 continue
             return candidates[0][0], candidates[0][1], end
         return None
@@ -791,6 +803,13 @@ class AdminIndex:
         return keys
 
 
+def _names_road(s: str, end: int) -> bool:
+    """The 通名 at END makes a road of the name before it (前进村 + 东路5号), rather than starting
+    a road of its own with a number (路边村 + 路边路5号)."""
+    m = ROAD_AFTER.match(s, end)
+    return m is not None and not ROAD_OF_ITS_OWN.match(s, m.end())
+
+
 def _village_forms(name: str) -> list[tuple[str, bool]]:
     """Keys for one village/community name: (key, needs a 村/社区 suffix after it).
 
@@ -806,6 +825,8 @@ def _village_forms(name: str) -> list[tuple[str, bool]]:
         if stem.endswith(own):
             core = stem[: -len(own)]
             return [(stem, False), (core, True)] if len(core) >= 2 else [(stem, False)]
+    if not committee and stem.endswith(OWN_NAME):
+        return [(stem, False)]
     forms = [(stem, True)] if len(stem) >= 2 else []
     if committee.startswith("村"):
         forms.append((stem + "村", False))

@@ -2,9 +2,10 @@
 
 Steps, in order: drop control characters and all whitespace; full-width → half-width and letters
 upper-cased; Traditional → Simplified (OpenCC t2s); Chinese numerals → Arabic digits only where they
-are a number (before 号/弄/栋/幢/座/单元/层/楼/室/房/组/巷, or after 之/附); `#` after a digit → 号;
-dashes between digits → `-`. `normalize_with_map` also says, for each normalised character, which
-character of the input it came from, so parsed parts can be reported as the user wrote them.
+are a number (before 号/弄/栋/幢/座/单元/层/楼/室/房/组, before 巷 after a road, or after 之/附); `#`
+after a digit → 号; dashes between digits → `-`. `normalize_with_map` also says, for each normalised
+character, which character of the input it came from, so parsed parts can be reported as the user
+wrote them.
 """
 
 from __future__ import annotations
@@ -50,9 +51,12 @@ _CN = "零〇一二两三四五六七八九十百千"
 # Possessive runs that start at a run boundary: linear time even on 10 kB of numerals.
 # A marker that runs on into a name is part of the name, not a number (一座营镇, 九房社区, 五楼村):
 # 号 only before a place word, the other markers before any character but a numeral or marker.
-_MARKER = (r"(?:号(?![村社镇乡街路区庄寨屯湾坊])|(?:弄|栋|幢|座|单元|层|楼|室|房|组|巷)"
-           r"(?=$|[^\u3400-\u9fff]|[零〇一二两三四五六七八九十百千号弄栋幢座单层楼室房组巷]))")
-_CN_NUMBER = re.compile(rf"(?<![{_CN}])[{_CN}]++(?={_MARKER})|(?<=[之附])[{_CN}]++")
+_AFTER_MARKER = r"(?=$|[^\u3400-\u9fff]|[零〇一二两三四五六七八九十百千号弄栋幢座单层楼室房组巷])"
+_MARKER = rf"(?:号(?![村社镇乡街路区庄寨屯湾坊])|(?:弄|栋|幢|座|单元|层|楼|室|房|组){_AFTER_MARKER})"
+# 巷 is a road's own 通名 too: a lane number only after a road (解放路三巷) or where a name cannot
+# be (start, digits, punctuation); 文二巷 is a name.
+_CN_NUMBER = re.compile(rf"(?<![{_CN}])[{_CN}]++(?={_MARKER})|(?<=[之附])[{_CN}]++"
+                        rf"|(?:(?<![\u3400-\u9fff])|(?<=[路街道第]))[{_CN}]++(?=巷{_AFTER_MARKER})")
 # Cheap pre-check: a numeral right before a marker (or right after 之/附).
 _CN_HINT = re.compile(rf"[{_CN}][号弄栋幢座单层楼室房组巷]|[之附][{_CN}]")
 _HASH = re.compile(r"(?<=\d)#")

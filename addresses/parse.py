@@ -25,12 +25,18 @@ COMPONENTS = ("province", "city", "county", "town", "village", "road", "roadno",
 
 _H = "\u3400-\u9fff"
 _SEP = r"[,，、;；:：。()（）【】《》/|_]*"
-_ROAD = rf"[{_H}]{{1,14}}?(?:大道|大街|路|街(?![道区坊])|巷|胡同|弄(?!\d)|里(?=\d)|道(?=\d))"
+_GEN = r"(?:大道|大街|路|街(?![道区坊])|巷|胡同|弄|里(?=\d)|道(?=\d))"  # road 通名
 _ROADNO = (
     r"(?:\d+组)?(?:"
     r"\d+(?:-\d+)?弄(?:\d+(?:-\d+)?(?:支弄\d+)?号(?![楼院馆])|\d+(?![\d号幢栋座单层楼室房]))?"
     r"|\d+(?:-\d+)?号(?![楼院馆])(?:之\d+|附\d+|-\d+)?"
     r"|\d+(?:-\d+)?(?=$|[^\d\-A-Z号幢栋座单层楼室房组弄,，]))")
+# A 通名 inside the 专名 (横街路, 红路路, 孙家弄路, 马路村路) is not the road's end: the road is the
+# shortest name ending in a 通名 right before a number (or the end), 里 aside (解放路幸福里3幢 is a
+# compound); failing that, the shortest one together with any 通名 written right after it
+# (东街路阳光小区, 大道街), but not 路口, 路边.
+_ROAD = (rf"[{_H}]{{1,14}}?(?:大道|大街|路|街(?![道区坊])|巷|胡同|弄|道)(?={_SEP}(?:\d|$))"
+         rf"|[{_H}]{{1,14}}?{_GEN}(?:{_GEN}(?![口边旁侧段]))*")
 _POI_TAILS = (
     "小区|花园|公寓|大厦|广场|家园|新村|山庄|庄园|公馆|华庭|华府|名苑|别墅|大楼|商城|商厦|市场|学校|小学|中学|大学|"
     "学院|医院|中心|宾馆|酒店|饭店|工业园|工业区|产业园|科技园|园区|宿舍|公司|苑|园|城|府|村|楼|馆|院|厦|居|庭|"

@@ -244,6 +244,59 @@ def test_remainder_components(index, address, expected):
         assert getattr(p, name) == value, (name, parts(p))
 
 
+# A road 通名 followed by another 通名 belongs to the 专名; a village does not take the road's 专名.
+@pytest.mark.parametrize(("address", "expected"), [
+    ("浙江省杭州市临安区锦城街道横街村横街路1号", {"village": "横街村", "road": "横街路", "roadno": "1号"}),
+    ("浙江省杭州市建德市寿昌镇红路村红路路16号", {"village": "红路村", "road": "红路路", "roadno": "16号"}),
+    ("浙江省杭州市萧山区瓜沥镇孙家弄村孙家弄路22号", {"village": "孙家弄村", "road": "孙家弄路", "roadno": "22号"}),
+    ("浙江省杭州市余杭区仓前街道永乐村永乐路7号", {"village": "永乐村", "road": "永乐路", "roadno": "7号"}),
+    ("浙江省杭州市淳安县千岛湖镇马路村马路村路16号", {"village": "马路村", "road": "马路村路", "roadno": "16号"}),
+    ("浙江省杭州市萧山区义桥镇復兴村復兴路6号", {"village": "復兴村", "road": "復兴路", "roadno": "6号"}),
+    ("浙江省杭州市萧山区围垦区萧山农业对外综合开发生活区白鹭东巷18号", {"road": "白鹭东巷", "roadno": "18号"}),
+    # variants of the same patterns
+    ("杭州市上城区中街路8号", {"road": "中街路", "roadno": "8号"}),
+    ("杭州市上城区后巷弄3号", {"road": "后巷弄", "roadno": "3号"}),
+    ("杭州市滨江区江南大道街5号", {"road": "江南大道街", "roadno": "5号"}),
+    ("宁波市鄞州区东街路阳光小区3幢", {"road": "东街路", "roadno": None, "poi": "阳光小区", "houseno": "3幢"}),
+    ("浙江省杭州市建德市杨村桥镇路边村路边路5号", {"village": "路边村", "road": "路边路", "roadno": "5号"}),
+    ("浙江省杭州市淳安县千岛湖镇马路村路16号", {"village": None, "road": "马路村路", "roadno": "16号"}),
+    ("浙江省杭州市余杭区仓前街道永乐路7号", {"village": None, "road": "永乐路", "roadno": "7号"}),
+    ("杭州市西湖区翠苑街道学院路路口", {"road": "学院路"}),               # 路口 is no second 通名
+    ("杭州市上城区解放路幸福里3幢", {"road": "解放路", "poi": "幸福里", "houseno": "3幢"}),
+    ("杭州市上城区文二巷1号", {"road": "文二巷", "roadno": "1号"}),        # 二 before 巷 is a name here
+])
+def test_road_names_with_generics_inside(index, address, expected):
+    p = parse_one(address, index)
+    for name, value in expected.items():
+        assert getattr(p, name) == value, (name, parts(p))
+    assert p.warnings == []
+    for name, (start, end) in p.spans.items():
+        assert address[start:end] == getattr(p, name)
+
+
+def test_villages_before_roads_named_after_them(engine, index):
+    with engine.connect() as conn:
+        def village(town: str, name: str) -> str:
+            return conn.execute(text("SELECT code FROM divisions WHERE valid_to IS NULL AND level = 5 "
+                                     "AND parent_code = :town AND name = :name"), {"town": town, "name": name}).scalar_one()
+        dongjie = village("330112108", "东街村委会")
+        shenghuoqu = village("330109501", "萧山农业对外综合开发生活区")
+        laocun = village("330182112", "劳村村委会")
+    p = parse_one("浙江省杭州市临安区昌化镇东街村东街路16号1幢", index)
+    assert (p.village, p.village_code, p.road, p.roadno, p.houseno) == ("东街村", dongjie, "东街路", "16号", "1幢")
+    assert p.poi is None
+    p = parse_one("浙江省杭州市萧山区围垦区萧山农业对外综合开发生活区白鹭东巷18号", index)
+    assert (p.village, p.village_code, p.level) == ("萧山农业对外综合开发生活区", shenghuoqu, "village")
+    # 劳村 is both a 村委会 and a 居委会 of 大同镇: written with 村, it is the village
+    p = parse_one("浙江省杭州市建德市大同镇劳村劳村路3号", index)
+    assert (p.village, p.village_code, p.road, p.roadno) == ("劳村", laocun, "劳村路", "3号")
+
+
+def test_what_the_generic_chain_leaves_alone(index):
+    assert parse_one("北京路路口", index).province_code is None              # 路口 is a word: 北京路 is a road
+    assert parse_one("杭州市上城区解放路三巷5号", index).normalized == "杭州市上城区解放路3巷5号"  # a lane number
+
+
 def test_components_are_read_as_written(index):
     raw = "浙江省 杭州市，西湖區 文三路１２３號 華星時代廣場Ａ座１００１"
     p = parse_one(raw, index)
