@@ -204,6 +204,7 @@ def main() -> None:
                   f"&lat={r.lat + rng.uniform(-3e-4, 3e-4):.6f}&radius=300" for r in rows]
         wrk(server.url, points[:200], 3, key)  # warm-up
         results["reverse_http"] = wrk(server.url, points, args.seconds, key)
+        wrk(server.url, ["/health"], 3, key)  # warm-up: each process reads its counts once
         results["health_http"] = wrk(server.url, ["/health"], args.seconds, key)
     results["batch"] = bench_batch(engine, rows, args.batch_rows, rng)
     RESULTS.mkdir(exist_ok=True)
