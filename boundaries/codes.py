@@ -104,6 +104,10 @@ def county_kind(name: str, code: str) -> str:
         return "功能区(统计用)"
     for suffix, kind in _COUNTY_SUFFIXES:
         if name.endswith(suffix):
+            # 碑林区, 万柏林区, 北林区 are city districts that happen to end in 林; the one 林区
+            # (神农架) has county digits (21–50), districts have 01–20.
+            if kind == "林区" and not 21 <= int(code[4:6]) <= 50:
+                return "市辖区"
             return kind
     return "其他县级单位"
 
