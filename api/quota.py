@@ -7,8 +7,9 @@ holding at most that many tokens) and a count of today's requests (days in Asia/
 All of it lives in this process's memory, so a lookup costs no database round trip:
 
 - a caller's count is read from `api_usage` the first time it is seen each day, and the counts are
-  written back (added) at most once per second, by whichever request comes after that second, and
-  on shutdown (`shutdown(app)`); each write also brings back the totals other processes added;
+  written back (added) once per second by a flusher thread, and on shutdown (`shutdown(app)`); each
+  write also brings back the totals other processes added (with an injected connection, as in the
+  tests, the request that finds a write due does it instead);
 - a key lookup (hash → key) is cached for 30 s, unknown keys included: a key revoked with
   `gazetteer apikeys revoke` (another process) is refused within 30 s; `Limiter.forget_keys()`
   makes a revoke in this process take effect at once;
@@ -100,6 +101,8 @@ class Limiter:
     def __init__(self, settings: Settings, connect: Connect, *,
                  clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
         self.anon_daily_quota = settings.anon_daily_quota
         self.anon_per_second = settings.anon_per_second
         self._connect = connect
@@ -219,6 +222,29 @@ class Limiter:
         """True when counts are waiting and the last write was a second or more ago."""
         return bool(self._pending) and self._clock() - self._flushed_at >= FLUSH_SECONDS
 
+    @property
+    def background(self) -> bool:
+        """True while a flusher thread writes the counters (requests then never wait for a write)."""
+        return self._flusher is not None
+
+    def start_flusher(self) -> None:
+        """Write the counters every FLUSH_SECONDS on a thread of its own (each write takes its own
+        pooled connection); a request that triggered the write itself would wait for it, and the
+        threads it woke would compete with the event loop for the GIL."""
+        self._flusher = threading.Thread(target=self._flush_loop, name="usage-flush", daemon=True)
+        self._flusher.start()
+
+    def stop_flusher(self) -> None:
+        """Stop the flusher thread (the caller then flushes once more)."""
+        if self._flusher is not None:
+            self._stop.set()
+            self._flusher.join(10)
+            self._flusher = None
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            self.flush()
+
     def flush_if_due(self) -> int:
         """Flush unless one ran within the second or runs now; returns the caller-days written."""
         if not self._flush_lock.acquire(blocking=False):
@@ -283,6 +309,8 @@ _install_lock = threading.Lock()
 def install(app: FastAPI, connect: Connect | None = None) -> Limiter:
     """Put a Limiter on APP with its settings; counters go through CONNECT (default: APP's engine)."""
     limiter = Limiter(app.state.settings, connect or (lambda: app.state.engine.begin()))
+    if connect is None:
+        limiter.start_flusher()
     app.state.limiter = limiter
     return limiter
 
@@ -300,6 +328,7 @@ def shutdown(app: FastAPI) -> None:
     """Write APP's outstanding counters (call in the lifespan before the engine is disposed)."""
     limiter = getattr(app.state, "limiter", None)
     if limiter is not None:
+        limiter.stop_flusher()
         limiter.flush()
 
 
@@ -317,7 +346,7 @@ async def lookup_caller(
     try:
         caller = limiter.try_admit(api_key, address) or await run_in_threadpool(limiter.admit, api_key, address)
     finally:
-        if limiter.flush_due():
+        if not limiter.background and limiter.flush_due():
             await run_in_threadpool(limiter.flush_if_due)
     response.headers["X-RateLimit-Limit"] = str(caller.daily_quota)
     response.headers["X-RateLimit-Remaining"] = str(caller.remaining)

@@ -7,11 +7,15 @@ Runs are derandomized so CI is repeatable; FUZZ_RANDOM=1 FUZZ_EXAMPLES=500 explo
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from sqlalchemy import Connection
 
+from api import quota
 from api.app import create_app
 from data.db import make_engine
 from data.settings import get_settings
@@ -19,7 +23,18 @@ from data.settings import get_settings
 PATHS = (r"^/v1/(placenames|romanize|announcements|signs|protected-names|applications|divisions|auth"
          r"|addresses|jobs|usage)")
 SETTINGS = get_settings().model_copy(update={"anon_daily_quota": 10**9, "anon_per_second": 10**6})
-app = create_app(SETTINGS, make_engine(SETTINGS, pool_size=2, max_overflow=2))
+ENGINE = make_engine(SETTINGS, pool_size=2, max_overflow=2)
+app = create_app(SETTINGS, ENGINE)
+
+
+@contextmanager
+def _discarded() -> Iterator[Connection]:
+    """Usage counters go to a transaction that is rolled back: fuzzing leaves no usage behind."""
+    with ENGINE.connect() as conn:
+        yield conn
+
+
+quota.install(app, connect=_discarded)
 schema = schemathesis.openapi.from_asgi("/api", app).include(path_regex=PATHS)
 
 
