@@ -77,8 +77,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         app.state.engine = app.state.reader = engine
     errors.install(app)
-    for module in (landing, health, divisions, auth, maps, placenames, applications, protection, signs,
-                   addresses, address_plates, apikeys):
+    # The lookup routes come first: routes are matched in order and they take the most traffic.
+    for module in (addresses, address_plates, apikeys, landing, health, divisions, auth, maps, placenames,
+                   applications, protection, signs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -43,16 +43,19 @@ def health(request: Request) -> JSONResponse:
 
 def _cached(request: Request, conn) -> tuple[str, list]:
     """PostGIS version and division counts, read at most once a minute; the database is still
-    asked something on every call, so an unreachable database shows at once."""
+    asked something on every call, so an unreachable database shows at once. One caller refreshes
+    stale counts while the others answer with the previous ones; only the very first calls wait."""
     cached = getattr(request.app.state, "health_cache", None)
-    if not _fresh(cached):
-        with _refreshing:  # one refresh at a time; concurrent callers wait for it instead of repeating it
+    if not _fresh(cached) and _refreshing.acquire(blocking=cached is None):
+        try:
             cached = getattr(request.app.state, "health_cache", None)
             if not _fresh(cached):
                 postgis = conn.execute(text("SELECT postgis_full_version()")).scalar_one()
                 cached = (time.monotonic(), postgis, conn.execute(text(_COUNTS)).all())
                 request.app.state.health_cache = cached
                 return cached[1], cached[2]
+        finally:
+            _refreshing.release()
     conn.execute(text("SELECT 1"))
     return cached[1], cached[2]
 
