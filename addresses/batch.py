@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,14 @@ OUTPUT_COLUMNS = ("gz_match_level", "gz_score", "gz_match_type", "gz_code", "gz_
 
 @dataclass(slots=True)
 class CsvInput:
-    """A decoded CSV: its encoding, header and the chosen columns."""
+    """A decoded CSV: its encoding, header, the chosen columns and the text."""
 
     encoding: str
     header: list[str]
     address_column: int
     division_column: int | None
     rows: int
+    content: str = field(repr=False, default="")
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -89,7 +90,7 @@ def inspect_csv(data: bytes, column: str | None, division_column: str | None = N
     address = _column(header, column, "column", default=True)
     division = _column(header, division_column, "division_column", default=False)
     rows = sum(1 for _ in reader)
-    return CsvInput(encoding, header, address, division, rows)
+    return CsvInput(encoding, header, address, division, rows, content)
 
 
 def _result_cells(result: GeocodeResult, coordsys: str) -> list[Any]:
@@ -130,12 +131,12 @@ def _divisions(rows: list[list[str]], column: int | None) -> tuple[list[str | No
 
 def geocode_csv(db: DB, index: AdminIndex, data: bytes, out, *, column: str | None = None,
                 division_column: str | None = None, coordsys: str = "cgcs2000",
-                on_progress: Callable[[int], None] | None = None) -> int:
+                on_progress: Callable[[int], None] | None = None, spec: CsvInput | None = None) -> int:
     """Geocode every row of the CSV DATA into the text stream OUT (input columns + gz_* columns);
-    returns the number of rows written, always equal to the number read."""
-    spec = inspect_csv(data, column, division_column)
-    content, _ = decode(data)
-    reader = csv.reader(io.StringIO(content, newline=""))
+    returns the number of rows written, always equal to the number read. SPEC: DATA already
+    inspected (the file is then not decoded again)."""
+    spec = spec or inspect_csv(data, column, division_column)
+    reader = csv.reader(io.StringIO(spec.content, newline=""))
     next(reader)
     writer = csv.writer(out)
     writer.writerow([*spec.header, *OUTPUT_COLUMNS])

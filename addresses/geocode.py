@@ -362,7 +362,7 @@ def _match_divisions(db: DB, parsed, keys: list[Keys], results: list[GeocodeResu
         if keys[i].fallback:
             level = _LEVEL_OF_CODE[DivisionCode.parse(keys[i].fallback).level]
             deepest[i] = (level, keys[i].fallback)
-            results[i].admin_codes = dict(zip(ADMIN_KEYS, _chain_codes(keys[i].fallback), strict=True))
+            results[i].admin_codes = admin_codes(keys[i].fallback)
         elif level:
             deepest[i] = (level, getattr(parsed[i], f"{level}_code"))
         _finish(parsed[i], results[i], (), 1.0)
@@ -382,12 +382,6 @@ def _match_divisions(db: DB, parsed, keys: list[Keys], results: list[GeocodeResu
 
 
 _LEVEL_OF_CODE = {1: "province", 2: "city", 3: "county", 4: "town", 5: "village"}
-
-
-def _chain_codes(code: str) -> list[str | None]:
-    """Province … village codes implied by a division code's digits (deeper levels None)."""
-    return [code[:n].ljust(6, "0") if len(code) >= n else None for n in (2, 4, 6)] + \
-        [code[:n] if len(code) >= n else None for n in (9, 12)]
 
 
 def check_division(value: str | None) -> str | None:

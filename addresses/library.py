@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from addresses.coords import point
 from addresses.model import MATCH_LEVEL, level_of_code
+from boundaries.codes import DivisionCode
 from boundaries.divisions import DivisionRef, chain_of
 from data.errors import NotFound
 
@@ -17,13 +18,16 @@ DB = Session | Connection
 ADMIN_KEYS = ("province_code", "city_code", "county_code", "town_code", "village_code")
 
 
-def admin_codes(village_code: str | None) -> dict[str, str | None]:
-    """The statistical code chain a 12-digit village code implies (placeholders such as 110100 included)."""
-    if not village_code:
-        return dict.fromkeys(ADMIN_KEYS)
-    v = village_code
-    return {"province_code": v[:2] + "0000", "city_code": v[:4] + "00", "county_code": v[:6],
-            "town_code": v[:9], "village_code": v}
+def admin_codes(code: str | None, level: int | None = None) -> dict[str, str | None]:
+    """The statistical code chain a division code implies, placeholders such as 110100 included:
+    330106 gives province 330000, city 330100, county 330106 and no town or village. LEVEL overrides
+    the level the digits say (441900 is a prefecture and, as a placeholder, a county too)."""
+    codes = dict.fromkeys(ADMIN_KEYS)
+    if code:
+        chain = (code[:2] + "0000", code[:4] + "00", code[:6], code[:9], code)
+        for key, value in zip(ADMIN_KEYS[:level or DivisionCode(code).level], chain, strict=False):
+            codes[key] = value
+    return codes
 
 
 @dataclass(slots=True)

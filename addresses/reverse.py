@@ -80,11 +80,7 @@ class ReverseResult:
     def _codes(self) -> dict[str, str | None]:
         if self.address:
             return admin_codes(self.address["village_code"])
-        codes = admin_codes(None)
-        if self.county_code:
-            c = self.county_code
-            codes.update(province_code=c[:2] + "0000", city_code=c[:4] + "00", county_code=c)
-        return codes
+        return admin_codes(self.county_code, level=3)
 
 
 def check_radius(radius: int) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from addresses.coords import point
 from addresses.model import MATCH_LEVEL
 from addresses.normalize import normalize
+from boundaries.divisions import escape_like
 from data.errors import InvalidInput
 
 DB = Session | Connection
@@ -54,10 +55,6 @@ class Suggestion:
                 "name": self.name, "full_address": self.full_address, "point": point(self.lon, self.lat, coordsys)}
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def suggest(db: DB, q: str, *, scope: str = "", limit: int = 10) -> list[Suggestion]:
     """Completions of Q inside the county-code prefix SCOPE: names by prefix, pinyin or initials;
     plates and buildings when Q continues past a street name (文一路1 → 文一路1号, 文一路10号…)."""
@@ -66,7 +63,7 @@ def suggest(db: DB, q: str, *, scope: str = "", limit: int = 10) -> list[Suggest
         raise InvalidInput(f"q needs 1–{MAX_QUERY} characters",
                            errors=[{"field": "q", "message": "empty or too long"}])
     key = cleaned.lower().replace("'", "")
-    params = {"prefix": _escape(cleaned), "key": _escape(key), "latin": bool(_LATIN.match(key)),
+    params = {"prefix": escape_like(cleaned), "key": escape_like(key), "latin": bool(_LATIN.match(key)),
               "scope": scope, "limit": limit}
     rows = db.execute(_PLATES if any(c.isdigit() for c in cleaned) else _NAMED, params).all()
     return [Suggestion(r.code, r.level, r.name, r.full_address, r.lon, r.lat) for r in rows]

@@ -146,5 +146,5 @@ def geocode_cmd(
         task = progress.add_task(f"geocoding {file.name} ({spec.encoding})", total=spec.rows)
         rows = geocode_csv(conn, admin_index(conn), data, stream, column=column,
                            division_column=division_column, coordsys=coordsys,
-                           on_progress=lambda n: progress.advance(task, n))
+                           on_progress=lambda n: progress.advance(task, n), spec=spec)
     console.print(f"{rows:,} rows written to {out}")

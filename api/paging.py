@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query, Request
+from pydantic import BaseModel, Field
 
 BIGINT = 2**63 - 1  # PostgreSQL bigint: larger ids are a 422, not a database error
 RowId = Annotated[int, Path(ge=1, le=BIGINT, description="row id")]
 AfterId = Annotated[int | None, Query(ge=1, le=BIGINT, description="keyset cursor from `next`")]
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    """A page of items with a keyset link to the next page (every list response has this shape)."""
+
+    items: list[Item]
+    next: str | None = Field(description="URL of the next page, or null on the last page")
 
 
 def next_link(request: Request, cursor: Any) -> str | None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.paging import Page
+
 NAME = Field(min_length=1, max_length=50, examples=["文昌路"])
 CODE = Field(pattern=r"^\d{6}(\d{3}){0,2}$", examples=["330502"])
 
@@ -113,11 +115,7 @@ class PlaceNameOut(BaseModel):
     geometry: dict[str, Any] | None = None
 
 
-class PlaceNamePage(BaseModel):
-    """A page of names with a keyset link to the next page."""
-
-    items: list[PlaceNameOut]
-    next: str | None
+PlaceNamePage = Page[PlaceNameOut]
 
 
 class PlaceNameIn(Strict):
@@ -198,11 +196,7 @@ class ApplicationOut(BaseModel):
     events: list[dict[str, Any]]
 
 
-class ApplicationPage(BaseModel):
-    """A page of applications."""
-
-    items: list[ApplicationOut]
-    next: str | None
+ApplicationPage = Page[ApplicationOut]
 
 
 class AnnouncementOut(BaseModel):
@@ -223,8 +217,4 @@ class AnnouncementOut(BaseModel):
     former_name: str | None
 
 
-class AnnouncementPage(BaseModel):
-    """A page of announcements."""
-
-    items: list[AnnouncementOut]
-    next: str | None
+AnnouncementPage = Page[AnnouncementOut]

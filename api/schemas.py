@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.paging import Page
+
 
 class DivisionRefOut(BaseModel):
     """A division as a link."""
@@ -33,11 +35,7 @@ class DivisionOut(DivisionRefOut):
     label_point: dict[str, Any] | None = None
 
 
-class DivisionPage(BaseModel):
-    """A page of divisions with a keyset link to the next page."""
-
-    items: list[DivisionRefOut]
-    next: str | None = Field(description="URL of the next page, or null on the last page")
+DivisionPage = Page[DivisionRefOut]
 
 
 class LocationOut(BaseModel):

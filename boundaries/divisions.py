@@ -173,12 +173,13 @@ def search(db: DB, q: str, *, level: int | None = None, parent: DivisionCode | N
         ORDER BY length(code), code LIMIT :n
     """
     prefix = descendant_prefix(parent) if parent else None
-    rows = db.execute(text(sql), {"pattern": f"%{_escape_like(q)}%", "level": level,
+    rows = db.execute(text(sql), {"pattern": f"%{escape_like(q)}%", "level": level,
                                   "prefix": prefix, "after": after, "n": limit})
     return _refs(rows)
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
+    """VALUE with LIKE wildcards and the escape character escaped (a literal inside a pattern)."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

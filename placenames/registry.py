@@ -18,7 +18,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from boundaries.codes import DivisionCode
-from boundaries.divisions import descendant_prefix
+from boundaries.divisions import descendant_prefix, escape_like
 from data import audit
 from data.errors import InvalidInput, NotFound
 from placenames.categories import Category, get_category, split_name
@@ -365,7 +365,7 @@ def _match(q: str) -> tuple[str, dict[str, Any]]:
     # Trigram indexes need three characters: shorter queries match from the start of the name.
     where = ("(name LIKE :contains OR aliases @> ARRAY[:q] OR former_names @> ARRAY[:q])" if len(q) >= 3
              else "(name LIKE :prefix OR aliases @> ARRAY[:q] OR former_names @> ARRAY[:q])")
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = escape_like(q)
     return rank, {"rank": rank, "where": where, "q": q, "prefix": escaped + "%",
                   "contains": "%" + escaped + "%"}
 

@@ -20,7 +20,15 @@ from addresses.compose import (
     room_name,
     unit_name,
 )
-from addresses.model import CODE_LENGTH, AddressRow, child_code, load_rows, reserve_ids, street_code
+from addresses.model import (
+    AddressRow,
+    child_code,
+    last_child_serials,
+    last_street_serials,
+    load_rows,
+    reserve_ids,
+    street_code,
+)
 from data.errors import NotFound
 from placenames.romanize import RomanizationError, initials_key, pinyin_key
 
@@ -54,7 +62,7 @@ def add_street(conn: Connection, *, village_code: str = DEFAULT_VILLAGE, name: s
     """A street homed in VILLAGE_CODE carrying NAME, registered as a standard name unless NAMED is false."""
     if named and place_name_id is None:
         place_name_id = add_standard_name(conn, name, division_code=village_code[:9])
-    serial = _next_serial(conn, village_code, floor=1, cap=79_999)
+    serial = _next_serial(conn, village_code, compound=False)
     geom = (f"LINESTRING({lon + STEP} {lat}, {lon - 50 * STEP} {lat})" if direction != "NS"
             else f"LINESTRING({lon} {lat + STEP}, {lon} {lat - 50 * STEP})")
     return _load(conn, code=street_code(village_code, serial), level="street", village_code=village_code,
@@ -67,7 +75,7 @@ def add_compound(conn: Connection, *, village_code: str = DEFAULT_VILLAGE, name:
     """A compound (小区) homed in VILLAGE_CODE."""
     place_name_id = add_standard_name(conn, name, category="0703", division_code=village_code[:9]) \
         if named else None
-    serial = _next_serial(conn, village_code, floor=80_000, cap=99_999)
+    serial = _next_serial(conn, village_code, compound=True)
     return _load(conn, code=street_code(village_code, serial), level="compound", village_code=village_code,
                  name=name, local=name, lon=lon, lat=lat, place_name_id=place_name_id,
                  **_keys(name))
@@ -143,21 +151,15 @@ def _child(conn: Connection, parent: AddressRow, code: str, level: str, number: 
                  number=number)
 
 
-def _next_serial(conn: Connection, village_code: str, *, floor: int, cap: int) -> int:
-    """The next street (1–79999) or compound (80000–99999) serial in a village, never one used before."""
-    used = conn.execute(text(
-        "SELECT max(substr(code, 13, 5)::int) FROM addresses WHERE code LIKE :prefix AND length(code) = 17 "
-        "AND substr(code, 13, 5)::int BETWEEN :floor AND :cap"),
-        {"prefix": village_code + "%", "floor": floor, "cap": cap}).scalar_one()
-    return (used or floor - 1) + 1
+def _next_serial(conn: Connection, village_code: str, *, compound: bool) -> int:
+    """The next street (1–79999) or compound (80000–99999) serial in the county, never one used before."""
+    streets, compounds = last_street_serials(conn, village_code[:6])
+    return (compounds if compound else streets) + 1
 
 
 def _next_child(conn: Connection, prefix: str, level: str) -> int:
-    length = CODE_LENGTH[level]
-    used = conn.execute(text(
-        "SELECT max(substr(code, :start, :n)::int) FROM addresses WHERE code LIKE :prefix AND length(code) = :len"),
-        {"start": len(prefix) + 1, "n": length - len(prefix), "prefix": prefix + "%", "len": length}).scalar_one()
-    return (used or 0) + 1
+    """The next serial below PREFIX (retired codes included), as the importer allocates them."""
+    return last_child_serials(conn, prefix[:6]).get(prefix, 0) + 1
 
 
 def _load(conn: Connection, *, code: str, level: str, village_code: str, name: str, local: str, lon: float,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, require_role
-from api.paging import BIGINT, page
+from api.paging import BIGINT, Page, page
 from data.accounts import Account
 from placenames import protection
 
@@ -68,11 +68,7 @@ class ProtectedOut(BaseModel):
     measures: list[MeasureOut]
 
 
-class ProtectedPage(BaseModel):
-    """A page of entries with a keyset link to the next page."""
-
-    items: list[ProtectedOut]
-    next: str | None = Field(description="URL of the next page, or null on the last page")
+ProtectedPage = Page[ProtectedOut]
 
 
 @router.get("", response_model=ProtectedPage, summary="The protection list")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, require_role
-from api.paging import BIGINT, page
+from api.paging import BIGINT, Page, page
 from data.accounts import Account
 from placenames import signs
 from placenames.registry import parse_bbox
@@ -87,11 +87,7 @@ class SignOut(BaseModel):
     inspections: list[InspectionOut] = Field(description="newest first; empty in lists")
 
 
-class SignPage(BaseModel):
-    """A page of signs with a keyset link to the next page."""
-
-    items: list[SignOut]
-    next: str | None = Field(description="URL of the next page, or null on the last page")
+SignPage = Page[SignOut]
 
 
 @router.get("", response_model=SignPage, summary="Signs, filtered")
