@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     key_per_second: int = Field(default=50, ge=1, le=2**31 - 1, description="Rate given to new API keys.")
     batch_max_rows: int = Field(default=1_000_000, ge=1, description="Most rows one batch-geocoding job takes.")
     batch_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Largest batch CSV accepted.")
+    marker_tolerance_m: dict[str, float] = Field(
+        default={"province": 1.0, "county": 2.0, "township": 5.0},
+        description="Per line level: a marker measured farther than this from its registered position is "
+                    "移位, and a field position less accurate than this is flagged (no source gives a value).")
+    survey_max_attachment_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                                             description="Largest photo or file a field upload accepts.")
+    survey_max_records: int = Field(default=1_000, ge=1, description="Most records one survey batch takes.")
 
     @field_validator("home")
     @classmethod
