@@ -18,13 +18,16 @@ from api.routers import (
     apikeys,
     applications,
     auth,
+    boundary_lines,
     divisions,
     health,
+    inspections,
     landing,
     maps,
     placenames,
     protection,
     signs,
+    surveys,
 )
 from data.db import make_engine
 from data.settings import Settings, get_settings
@@ -79,7 +82,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     # The lookup routes come first: routes are matched in order and they take the most traffic.
     for module in (addresses, address_plates, apikeys, landing, health, divisions, auth, maps, placenames,
-                   applications, protection, signs):
+                   applications, protection, signs, boundary_lines, inspections, surveys):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

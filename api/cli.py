@@ -199,7 +199,9 @@ def _add_domain_commands() -> None:
     from api.cli_addresses import addresses_app, demo_app, geocode_cmd, import_addresses_cmd
     from api.cli_addresses_check import check_cmd
     from api.cli_apikeys import apikeys_app
+    from api.cli_boundaries import boundaries_app
     from api.cli_placenames import applications_app, placenames_app
+    from api.cli_surveys import surveys_app
 
     app.add_typer(apikeys_app, name="apikeys")
     app.add_typer(demo_app, name="demo")
@@ -209,6 +211,8 @@ def _add_domain_commands() -> None:
     import_app.command("addresses")(import_addresses_cmd)
     app.add_typer(placenames_app, name="placenames")
     app.add_typer(applications_app, name="applications")
+    app.add_typer(boundaries_app, name="boundaries")
+    app.add_typer(surveys_app, name="surveys")
 
 
 _add_domain_commands()

@@ -261,7 +261,7 @@ CREATE TABLE survey_records (
     marker_id bigint REFERENCES markers (id),
     base_version integer,
     status text CHECK (status IN ('完好', '损坏', '丢失', '移位')),
-    geom geometry(Point, 4490),
+    geom geometry(Geometry, 4490),         -- a point (marker check, proposal) or a section (observation)
     position jsonb,                        -- the GeoJSON as sent, before datum transformation
     datum text,
     accuracy_m real,

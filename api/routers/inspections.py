@@ -1,0 +1,7 @@
+"""inspections routes (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["inspections"])
