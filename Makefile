@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/names.py
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/lookup.py
+	$(BIN)/python bench/survey_reliability.py
 
 clean-db:
 	-$(BIN)/gazetteer db stop

@@ -19,23 +19,21 @@ import random
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
+from server import Server
 from sqlalchemy import text
 
 from addresses.admin import admin_index
 from addresses.batch import geocode_csv
 from addresses.generate import generate_demo
 from addresses.geocode import GeocodeRequest, geocode
-from api.background import free_port
 from data.apikeys import create_key, revoke_key
 from data.db import make_engine
 from data.settings import get_settings
@@ -80,33 +78,6 @@ def messy(full: str, rng: random.Random) -> str:
     if rng.random() < 0.2:
         out = out.replace("号", "号 ", 1)
     return out
-
-
-class Server:
-    """`gazetteer serve --workers 2` on a free loopback port."""
-
-    def __init__(self, workers: int = 2) -> None:
-        self.port = free_port()
-        env = {**os.environ, "GAZETTEER_PORT": str(self.port), "GAZETTEER_HOST": "127.0.0.1"}
-        gazetteer = Path(sys.executable).with_name("gazetteer")
-        self.proc = subprocess.Popen([str(gazetteer), "serve", "--no-setup", "--workers", str(workers)],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        self.proc.kill()
-        raise RuntimeError("the server did not start")
-
-    def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        self.proc.wait(20)
 
 
 _LUA = """
