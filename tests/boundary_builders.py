@@ -2,7 +2,10 @@
 
 `add_line` inserts a current `boundary_lines` row whose geometry is the two real county polygons'
 shared edge (the smaller code's boundary within ~100 m of the other), so positions taken from it lie
-inside both parties. `add_markers` registers N single markers spread along it through
+inside both parties; the derived line of the same pair, if set-up loaded one, is closed inside the test's
+transaction. The default pairs are in 湖州市, where the demo data has no markers or inspections, and the
+test line numbers start with T, far above the base-36 serials the derivation hands out, so demo rows never
+mix into a test's line. `add_markers` registers N single markers spread along it through
 `boundaries.markers.register_marker`, numbered 001… in the line's own order.
 """
 
@@ -13,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from boundaries.markers import Marker, NewMarker, register_marker
 
-LEFT, RIGHT = "330102", "330105"        # 杭州市上城区 | 拱墅区: adjacent, both with demo polygons
-FAR_LEFT, FAR_RIGHT = "330106", "330110"  # 西湖区 | 余杭区
+LEFT, RIGHT = "330502", "330503"          # 湖州市吴兴区 | 南浔区: adjacent, both with demo polygons
+FAR_LEFT, FAR_RIGHT = "330522", "330523"  # 长兴县 | 安吉县
+THIRD_LEFT, THIRD_RIGHT = "330521", "330523"  # 德清县 | 安吉县
 
 
 def add_line(session: Session, left: str = LEFT, right: str = RIGHT, *, level: str = "county",
@@ -22,6 +26,9 @@ def add_line(session: Session, left: str = LEFT, right: str = RIGHT, *, level: s
     """Insert the line between LEFT and RIGHT (codes in any order); returns its line_id."""
     left, right = sorted((left, right))
     line_id = f"{left}-{right}"
+    session.execute(text("UPDATE boundary_lines SET valid_to = current_date "
+                         "WHERE valid_to IS NULL AND (line_id = :id OR line_number = :number)"),
+                    {"id": line_id, "number": line_number})
     session.execute(text("""
         INSERT INTO boundary_lines (line_id, level, left_code, right_code, line_number, name, geom, length_m,
                                     approving_authority, last_inspection, geom_source)
