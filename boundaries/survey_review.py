@@ -17,6 +17,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from boundaries import inspections
 from boundaries.findings import apply_finding
 from boundaries.markers import NewMarker, get_marker, register_marker
 from boundaries.surveys import (
@@ -179,14 +180,45 @@ def _photos(session: Session, marker_id: int, rec: StoredRecord) -> None:
 
 def _apply_check(session: Session, settings: Settings, rec: StoredRecord, actor: str) -> Reviewed:
     measured = (rec.lon, rec.lat) if rec.status != "丢失" else None
-    # INSPECTION HOOK: a batch that names an inspection (rec.inspection_id) is to be routed through the
-    # inspections helper's `record_marker_result` here, instead of apply_finding, once the lead wires it.
+    _photos(session, rec.marker_id, rec)
+    if rec.inspection_id is not None:
+        return _into_inspection(session, settings, rec, measured, actor)
     finding = apply_finding(session, settings, rec.marker, rec.status, measured=measured,
                             reference_objects_complete=rec.reference_objects_complete, source="survey",
                             source_ref=f"survey:{rec.uuid}", actor=actor, survey_record=rec.uuid)
-    _photos(session, finding.marker.id, rec)
     return Reviewed(rec.uuid, "approved", finding.marker.number, finding.status, finding.marker.version,
                     finding.repair_task_id)
+
+
+def _photo_hashes(session: Session, rec: StoredRecord) -> tuple[str, ...]:
+    return tuple(session.execute(text(
+        "SELECT sha256 FROM survey_record_attachments WHERE record_uuid = CAST(:u AS uuid) ORDER BY filename"),
+        {"u": rec.uuid}).scalars())
+
+
+def _into_inspection(session: Session, settings: Settings, rec: StoredRecord,
+                     measured: tuple[float, float] | None, actor: str) -> Reviewed:
+    """A check uploaded for a joint inspection becomes that inspection's result for the marker."""
+    lon, lat = measured if measured is not None else (None, None)
+    outcome = inspections.record_marker_result(session, settings, rec.inspection_id, inspections.MarkerResult(
+        rec.marker, rec.status, reference_objects_complete=bool(rec.reference_objects_complete), lon=lon, lat=lat,
+        datum=rec.datum or "CGCS2000", accuracy_m=rec.accuracy_m, photos=_photo_hashes(session, rec),
+        survey_record=rec.uuid), actor=actor)
+    marker = get_marker(session, marker_id=rec.marker_id)
+    return Reviewed(rec.uuid, "approved", marker.number, marker.status, marker.version, outcome.repair_task_id)
+
+
+def _apply_observation(session: Session, rec: StoredRecord, actor: str) -> Reviewed:
+    """An observation is kept for the report; uploaded for an inspection, it is that inspection's section record."""
+    if rec.inspection_id is not None:
+        body = session.execute(text("SELECT body FROM survey_records WHERE uuid = CAST(:u AS uuid)"),
+                               {"u": rec.uuid}).scalar_one()
+        inspections.record_section(session, rec.inspection_id, inspections.SectionResult(
+            geometry=rec.geometry, recognisable=body.get("recognisable") is not False, notes=body.get("notes"),
+            changes_near_line=body.get("changes_near_line"),
+            cross_boundary_construction=body.get("cross_boundary_construction"),
+            photos=_photo_hashes(session, rec), survey_record=rec.uuid), actor=actor)
+    return Reviewed(rec.uuid, "approved")
 
 
 def _managing_party(session: Session, line_id: str, lon: float, lat: float) -> str:
@@ -248,7 +280,7 @@ def _approve(session: Session, settings: Settings, rec: StoredRecord, note: str 
     elif rec.kind == "marker_proposal":
         reviewed = _apply_proposal(session, rec, actor)
     else:
-        reviewed = Reviewed(rec.uuid, "approved")   # kept for the inspection report; the register is untouched
+        reviewed = _apply_observation(session, rec, actor)
     _resolve_conflict_row(session, rec.uuid, "apply", actor)
     _set_state(session, rec, "approved", note, actor, reviewed)
     return reviewed

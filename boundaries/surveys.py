@@ -129,6 +129,12 @@ class RecordIn(BaseModel):
     observed_at: UtcDatetime = Field(description="when it was observed, with a UTC offset",
                                      examples=["2026-11-20T09:42:00+08:00"])
     notes: str | None = Field(None, max_length=4000)
+    recognisable: bool | None = Field(None, description="observations: is the line clearly recognisable on the "
+                                      "ground here (界线是否清晰可辨)")
+    changes_near_line: str | None = Field(None, max_length=4000, description="observations: terrain or feature "
+                                          "changes near the line")
+    cross_boundary_construction: str | None = Field(None, max_length=4000, description="observations: "
+                                                    "construction across the line")
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=50)
 
 
@@ -257,6 +263,7 @@ class _Context:
     lines: dict[str, _Line | None] = field(default_factory=dict)
     markers: dict[str, Marker | None] = field(default_factory=dict)
     assigned: dict[str, bool] = field(default_factory=dict)
+    inspection_line: str | None = None     # the line of the inspection the batch was uploaded for
     zones: dict[str, BaseGeometry] = field(default_factory=dict)
 
 
@@ -289,6 +296,9 @@ def _kind_fields(rec: RecordIn) -> list[dict[str, str]]:
         required = {"line_id": rec.line_id}
         unexpected = {"marker": rec.marker, "base_version": rec.base_version, "status": rec.status,
                       "reference_objects_complete": rec.reference_objects_complete}
+    if rec.kind != "line_observation":
+        unexpected |= {"recognisable": rec.recognisable, "changes_near_line": rec.changes_near_line,
+                       "cross_boundary_construction": rec.cross_boundary_construction}
     reasons = [_reason("missing_field", name, f"a {rec.kind} needs {name}")
                for name, value in required.items() if value is None]
     reasons += [_reason("unexpected_field", name, f"a {rec.kind} does not take {name}")
@@ -491,6 +501,9 @@ def _rejections(ctx: _Context, checked: Checked) -> list[dict[str, str]]:
                                    f"{line.line_id}; ask for the assignment, or a reviewer uploads it"))
         if line.line_id not in ctx.zones:
             ctx.zones[line.line_id] = party_zone(ctx.session, line.line_id)
+        if ctx.inspection_line is not None and line.line_id != ctx.inspection_line:
+            reasons.append(_reason("not_in_inspection", "line_id", f"the batch is for an inspection of line "
+                                   f"{ctx.inspection_line}, not {line.line_id}"))
         if checked.geom is not None and not ctx.zones[line.line_id].covers(checked.geom):
             reasons.append(_reason("outside_parties", "position", f"the position lies more than "
                                    f"{PARTY_MARGIN_M:g} m outside both {line.left} and {line.right}"))
@@ -571,12 +584,15 @@ def _replay(row, batch_uuid: UUID, content: str) -> BatchResult:
     return BatchResult(row.receipt, created=False)
 
 
-def _check_inspection(session: Session, inspection_id: int | None) -> None:
+def _inspection_line(session: Session, inspection_id: int | None) -> str | None:
+    """The line of the inspection a batch names; 422 if it does not exist."""
     if inspection_id is None:
-        return
-    if session.execute(text("SELECT 1 FROM inspections WHERE id = :i"), {"i": inspection_id}).first() is None:
+        return None
+    line_id = session.execute(text("SELECT line_id FROM inspections WHERE id = :i"), {"i": inspection_id}).scalar()
+    if line_id is None:
         raise InvalidInput(f"inspection {inspection_id} does not exist",
                            errors=[{"field": "inspection_id", "message": "unknown inspection"}])
+    return line_id
 
 
 def _claim(session: Session, batch_uuid: UUID, content: str, body: BatchIn, actor: str) -> dt.datetime | None:
@@ -655,7 +671,7 @@ def store_batch(session: Session, settings: Settings, batch_uuid: UUID, body: Ba
     if len(body.records) > settings.survey_max_records:
         raise InvalidInput(f"a batch takes at most {settings.survey_max_records} records; split it",
                            errors=[{"field": "records", "message": f"{len(body.records)} records"}])
-    _check_inspection(session, body.inspection_id)
+    inspection_line = _inspection_line(session, body.inspection_id)
     if dry_run:
         received_at = session.execute(text("SELECT now()")).scalar_one()
     else:
@@ -663,7 +679,7 @@ def store_batch(session: Session, settings: Settings, batch_uuid: UUID, body: Ba
         if received_at is None:   # a concurrent PUT of this UUID committed first
             return _replay(_stored_batch(session, batch_uuid), batch_uuid, content)
         _lock_records(session, body)
-    ctx = _Context(session, settings, actor, role)
+    ctx = _Context(session, settings, actor, role, inspection_line=inspection_line)
     checked = []
     for rec in body.records:
         checked.append(_check_record(ctx, rec))
