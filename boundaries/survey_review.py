@@ -324,7 +324,8 @@ def review_batch(session: Session, settings: Settings, batch_uuid: UUID | str, d
         try:
             results.append(review_record(session, settings, uuid, decision, note, actor=actor))
         except Conflict as exc:   # hard conflict or missing files: this one stays open (a new conflict row stays)
-            results.append(Reviewed(uuid, get_record(session, uuid).review_state,
+            record = get_record(session, uuid)
+            results.append(Reviewed(uuid, record.review_state, record.marker,
                                     skipped={"detail": exc.detail, **exc.extra}))
     return results
 

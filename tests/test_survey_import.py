@@ -21,7 +21,7 @@ from data.accounts import add_user
 from data.errors import InvalidInput
 from data.gcj02 import wgs84_to_gcj02
 from tests.boundary_builders import add_line, add_markers
-from tests.test_surveys import assign, count
+from tests.survey_builders import assign, count
 
 STATUSES = ["完好", "损坏", "丢失"]
 TIMES = ["2026-11-20T09:30:00+08:00", "2026-11-20T09:50:00+08:00", "2026-11-20T10:10:00+08:00"]

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from boundaries.markers import change_marker, get_marker
 from tests.builders import staff_headers
-from tests.test_surveys import batch, check, count, field_line, observation, photo, proposal, put
+from tests.survey_builders import batch, check, count, field_line, observation, photo, proposal, put
 
 
 @pytest.fixture
