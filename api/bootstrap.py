@@ -51,6 +51,7 @@ def load_demo(settings: Settings, engine: Engine, console: Console, progress_fac
                       f"({report.match.rate:.1%}) in {time.perf_counter() - started:.0f} s")
     seed_registry(engine, console, progress_factory)
     load_address_library(engine, console, progress_factory)
+    load_boundaries(engine, settings, console, progress_factory)
 
 
 def _once(engine: Engine, console: Console, progress_factory, dataset: str, label: str, load) -> None:
@@ -70,6 +71,19 @@ def load_address_library(engine: Engine, console: Console, progress_factory) -> 
 
     _once(engine, console, progress_factory, DEMO_LIBRARY_DATASET, "demo address library",
           lambda conn, progress: load_demo_library(conn, on_progress=progress).rows)
+
+
+def load_boundaries(engine: Engine, settings: Settings, console: Console, progress_factory) -> None:
+    """Derive the boundary lines and tri-junctions nationally, place the demo markers and replay the demo
+    joint inspections on them, each the first time only."""
+    from boundaries.demo_inspections import DEMO_DATASET as INSPECTIONS_DATASET
+    from boundaries.demo_inspections import load_demo_inspections
+    from boundaries.demo_markers import DEMO_DATASET, load_demo_boundaries
+
+    _once(engine, console, progress_factory, DEMO_DATASET, "boundary lines and demo markers",
+          lambda conn, progress: load_demo_boundaries(conn, on_progress=progress))
+    _once(engine, console, progress_factory, INSPECTIONS_DATASET, "demo joint inspections",
+          lambda conn, progress: load_demo_inspections(conn, settings, progress))
 
 
 def seed_registry(engine: Engine, console: Console, progress_factory) -> None:

@@ -92,14 +92,14 @@ def test_inspection_flow_from_field_upload_to_report(client, session):
     assert photos == 1
 
     tasks = client.get("/v1/repair-tasks", params={"state": "open", "line_id": line_id}, headers=reviewer).json()
-    by_marker = {t["marker"]: t for t in tasks["items"]}
+    by_marker = {t["marker_number"]: t for t in tasks["items"]}
     assert set(by_marker) == {markers[1].number, markers[2].number, markers[3].number}
     assert all(t["neighbour_presence_required"] for t in by_marker.values())
     assert {t["assigned_party"] for t in by_marker.values()} == {markers[0].managing_party}
 
     detail = client.get(f"/v1/inspections/{inspection_id}", headers=reviewer).json()
-    assert len(detail["marker_records"]) == 4 and len(detail["section_records"]) == 1
-    assert detail["section_records"][0]["recognisable"] is False
+    assert len(detail["markers"]) == 4 and len(detail["sections"]) == 1 and detail["unchecked_markers"] == []
+    assert detail["sections"][0]["recognisable"] is False
 
     done = client.post(f"/v1/inspections/{inspection_id}/complete",
                        json={"completed_on": "2026-11-23", "summary": "一处损坏、一处丢失、一处移位"}, headers=admin)
