@@ -39,8 +39,11 @@ async def get_reader(request: Request) -> AsyncIterator[Connection]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
-ReaderDep = Annotated[Connection, Depends(get_reader)]
+# "function" scope: the transaction commits before the response is sent. FastAPI's default ends a
+# yield dependency after the response, so a client could be told 201 for a write that a crash (or a
+# failing commit) then loses; the upload reliability bench caught exactly that.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReaderDep = Annotated[Connection, Depends(get_reader, scope="function")]
 
 
 def division_code(
