@@ -321,9 +321,15 @@ def review_batch(session: Session, settings: Settings, batch_uuid: UUID | str, d
         raise Conflict(f"batch {batch_uuid} has no open records left to review")
     results = []
     for uuid in uuids:
+        savepoint = session.begin_nested()   # a record that cannot be approved leaves nothing half-applied
         try:
             results.append(review_record(session, settings, uuid, decision, note, actor=actor))
+            savepoint.commit()
         except Conflict as exc:   # hard conflict or missing files: this one stays open (a new conflict row stays)
+            if isinstance(exc, ConflictRecorded):
+                savepoint.commit()
+            else:
+                savepoint.rollback()
             record = get_record(session, uuid)
             results.append(Reviewed(uuid, record.review_state, record.marker,
                                     skipped={"detail": exc.detail, **exc.extra}))

@@ -116,3 +116,33 @@ def test_inspection_flow_from_field_upload_to_report(client, session):
     assert drawing.count(b" l\n") + drawing.count(b" l ") > 20      # the map: the line and the parties drawn
     page = client.get(f"/maps/boundaries/{line_id}")
     assert page.status_code == 200 and photo(damaged_photo, "x")["sha256"] in page.text
+
+
+def test_a_record_the_batch_review_cannot_apply_leaves_nothing_behind(client, session):
+    line_id = add_line(session, last_inspection="2019-05-01")
+    add_basis(session, line_id)
+    markers = add_markers(session, line_id, 2)
+    admin = staff_headers(client, session, "admin", "admin-flow")
+    reviewer = staff_headers(client, session, "reviewer", "reviewer-flow")
+    surveyor = staff_headers(client, session, "surveyor", "surveyor-flow")
+    assign(session, line_id, "surveyor-flow")
+    inspection_id = client.post("/v1/inspections", json={"line_id": line_id, "planned_start": "2026-11-01",
+                                                          "planned_end": "2026-11-30"}, headers=admin).json()["id"]
+    recorded = client.post(f"/v1/inspections/{inspection_id}/markers",
+                           json={"marker_number": markers[0].number, "status": "完好"}, headers=admin)
+    assert recorded.status_code in (200, 201), recorded.text
+    picture = JPEG + b"second opinion" * 300
+    sha = photo(picture, "x")["sha256"]
+    assert client.put(f"/v1/attachments/{sha}", content=picture, headers=surveyor).status_code == 201
+    body = batch(check(markers[0], status="损坏", attachments=[photo(picture, "again.jpg")]), check(markers[1]),
+                 inspection_id=inspection_id)
+    batch_uuid = str(uuid.uuid4())
+    assert client.put(f"/v1/surveys/batches/{batch_uuid}", json=body, headers=surveyor).status_code == 201
+    review = client.post(f"/v1/surveys/batches/{batch_uuid}/review", json={"decision": "approve"}, headers=reviewer)
+    states = {item["marker"]: item["review_state"] for item in review.json()["results"]}
+    assert states == {markers[0].number: "accepted", markers[1].number: "approved"}   # one result per inspection
+    untouched = session.execute(text(
+        "SELECT m.status, m.version, (SELECT count(*) FROM marker_photos p WHERE p.marker_id = m.id) AS photos, "
+        "(SELECT count(*) FROM repair_tasks t WHERE t.marker_id = m.id) AS tasks FROM markers m WHERE m.id = :m"),
+        {"m": markers[0].id}).one()
+    assert tuple(untouched) == ("完好", 1, 0, 0)
