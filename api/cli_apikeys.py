@@ -5,46 +5,20 @@ A revoke takes effect in a running service within 30 s (it caches key lookups th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection
 
+from api.cli_support import one_line_errors, unit
 from data import apikeys
 from data.audit import SYSTEM
-from data.errors import GazetteerError
 
 apikeys_app = typer.Typer(help="API keys, daily quotas and rates of address-lookup callers.",
                           no_args_is_help=True)
 console = Console(stderr=True)
 AsUser = Annotated[str, typer.Option("--as", help="who is recorded in the audit log")]
-
-
-@contextmanager
-def _unit() -> Iterator[Connection]:
-    """One committed transaction on the configured database."""
-    from data.db import make_engine
-    from data.settings import get_settings
-
-    engine = make_engine(get_settings(), pool_size=1, max_overflow=0)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def _one_line_errors() -> Iterator[None]:
-    try:
-        yield
-    except GazetteerError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}", soft_wrap=True)
-        raise typer.Exit(1) from None
 
 
 def _when(value) -> str:
@@ -62,7 +36,7 @@ def add(
     from data.settings import get_settings
 
     settings = get_settings()
-    with _one_line_errors(), _unit() as conn:
+    with one_line_errors(console), unit() as conn:
         key, plain = apikeys.create_key(
             conn, name=name, actor=as_user,
             daily_quota=settings.key_daily_quota if daily_quota is None else daily_quota,
@@ -77,7 +51,7 @@ def add(
 @apikeys_app.command("list")
 def list_() -> None:
     """Every key with its limits and today's requests as the service last wrote them (once a second)."""
-    with _one_line_errors(), _unit() as conn:
+    with one_line_errors(console), unit() as conn:
         keys = apikeys.list_keys(conn)
     if not keys:
         console.print("no API keys yet; create one with `gazetteer apikeys add NAME`")
@@ -96,6 +70,6 @@ def revoke(
     as_user: AsUser = SYSTEM,
 ) -> None:
     """Revoke a key; a running service refuses it within 30 s."""
-    with _one_line_errors(), _unit() as conn:
+    with one_line_errors(console), unit() as conn:
         key = apikeys.revoke_key(conn, key_or_prefix, as_user)
     console.print(f"revoked {key.prefix} ({key.name}); running services refuse it within 30 s")

@@ -9,45 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from data.errors import GazetteerError, InvalidInput, NotFound
+from api.cli_support import one_line_errors, unit
+from data.errors import InvalidInput, NotFound
 
 surveys_app = typer.Typer(help="Field surveys of boundary markers.", no_args_is_help=True)
 console = Console(stderr=True)
-
-
-@contextmanager
-def _unit() -> Iterator[Session]:
-    """One committed transaction on the configured database."""
-    from data.db import make_engine
-    from data.settings import get_settings
-
-    engine = make_engine(get_settings(), pool_size=1, max_overflow=0)
-    try:
-        with Session(engine) as session, session.begin():
-            yield session
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def _one_line_errors() -> Iterator[None]:
-    try:
-        yield
-    except GazetteerError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}", soft_wrap=True)
-        for error in exc.errors[5:6]:
-            console.print(f"  … and {len(exc.errors) - 5} more, e.g. {error['field']}: {error['message']}")
-        raise typer.Exit(1) from None
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -89,9 +62,9 @@ def import_survey(
     from data.accounts import get_account
     from data.settings import get_settings
 
-    with _one_line_errors():
+    with one_line_errors(console):
         when = _when(captured_at)
-        with _unit() as session, _progress() as progress:
+        with unit() as session, _progress() as progress:
             account = get_account(session, as_user)
             if account is None or not account.active:
                 raise NotFound(f"no active account {as_user!r}; create it with `gazetteer users add`")
@@ -116,6 +89,6 @@ def purge_uploads() -> None:
     """Delete unfinished attachment uploads past their 24 h expiry."""
     from boundaries.attachments import purge_expired_uploads
 
-    with _one_line_errors(), _unit() as session:
+    with one_line_errors(console), unit() as session:
         gone = purge_expired_uploads(session)
     console.print(f"purged {gone} expired upload(s)")

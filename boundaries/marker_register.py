@@ -50,26 +50,10 @@ PAIR, TRIPLE = {"A", "B"}, {"C", "D", "E"}
 # ---------------------------------------------------------------- views
 
 
-@dataclass(slots=True)
-class MarkerView:
-    """A marker as listed."""
+@dataclass(frozen=True, slots=True)
+class MarkerView(Marker):
+    """A marker as listed: the register's fields plus its dates."""
 
-    number: str
-    line_id: str
-    seq: int
-    type: str
-    type_code: str
-    side_code: str | None
-    tri_junction_id: str | None
-    lon: float
-    lat: float
-    source_datum: str
-    precision_m: float | None
-    managing_party: str
-    reference_objects: list[dict[str, Any]]
-    reference_objects_complete: bool
-    status: str
-    version: int
     erected_on: str | None
     retired_on: str | None
     updated_at: str
@@ -139,7 +123,7 @@ class MarkerPage:
 
 
 _SELECT = """
-SELECT number, line_id, seq, type, type_code, side_code, tri_junction_id, ST_X(geom) AS lon, ST_Y(geom) AS lat,
+SELECT id, number, line_id, seq, type, type_code, side_code, tri_junction_id, ST_X(geom) AS lon, ST_Y(geom) AS lat,
        source_datum, precision_m, managing_party, reference_objects, reference_objects_complete, status, version,
        erected_on::text AS erected_on, retired_on::text AS retired_on, updated_at::text AS updated_at
 FROM markers

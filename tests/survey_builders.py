@@ -91,3 +91,11 @@ def outcome(response, index: int = 0) -> tuple[str, list[str]]:
 def count(session, table: str, **where) -> int:
     clause = " AND ".join(f"{k} = :{k}" for k in where) or "true"
     return session.execute(text(f"SELECT count(*) FROM {table} WHERE {clause}"), where).scalar_one()
+
+
+def uploads_by(session, surveyor: str) -> tuple[int, int]:
+    """(batches, records) stored from SURVEYOR's account: the test's own, whatever else the database holds."""
+    row = session.execute(text(
+        "SELECT count(DISTINCT b.uuid), count(r.uuid) FROM survey_batches b "
+        "LEFT JOIN survey_records r ON r.batch_uuid = b.uuid WHERE b.surveyor = :s"), {"s": surveyor}).one()
+    return row[0], row[1]

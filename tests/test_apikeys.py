@@ -496,7 +496,7 @@ def test_usage_refuses_a_revoked_key(settings, connection, clock):
 
 @pytest.fixture
 def cli(connection, monkeypatch):
-    monkeypatch.setattr(cli_apikeys, "_unit", lambda: within(connection))
+    monkeypatch.setattr(cli_apikeys, "unit", lambda: within(connection))
     runner = CliRunner()
     return lambda *args: runner.invoke(cli_app, ["apikeys", *args])
 

@@ -21,7 +21,7 @@ from data.accounts import add_user
 from data.errors import InvalidInput
 from data.gcj02 import wgs84_to_gcj02
 from tests.boundary_builders import add_line, add_markers
-from tests.survey_builders import assign, count
+from tests.survey_builders import assign, count, uploads_by
 
 STATUSES = ["完好", "损坏", "丢失"]
 TIMES = ["2026-11-20T09:30:00+08:00", "2026-11-20T09:50:00+08:00", "2026-11-20T10:10:00+08:00"]
@@ -43,7 +43,7 @@ def cli(session, monkeypatch):
         with session.begin_nested():
             yield session
 
-    monkeypatch.setattr(cli_surveys, "_unit", within)
+    monkeypatch.setattr(cli_surveys, "unit", within)
     runner = CliRunner()
     return lambda *args: runner.invoke(app, ["surveys", "import", *map(str, args)])
 
@@ -99,7 +99,7 @@ def test_each_format_imports_as_one_batch_and_reimports_the_same(cli, session, l
 
     again = cli(path, "--as", "surveyor-file", "--device", "Trimble R2", "--json")
     assert again.exit_code == 0 and json.loads(again.stdout) == receipt
-    assert count(session, "survey_batches") == 1 and count(session, "survey_records") == 3
+    assert uploads_by(session, "surveyor-file") == (1, 3)
 
 
 def test_the_receipt_table_and_dry_run(cli, session, line, tmp_path):
@@ -109,7 +109,7 @@ def test_the_receipt_table_and_dry_run(cli, session, line, tmp_path):
     assert dry.exit_code == 0, dry.output
     assert "dry run" in dry.stdout and markers[0].number in dry.stdout
     assert "nothing stored" in dry.stderr
-    assert count(session, "survey_batches") == 0 and count(session, "survey_records") == 0
+    assert uploads_by(session, "surveyor-file") == (0, 0)
     real = cli(path, "--as", "surveyor-file")
     assert real.exit_code == 0 and "3 accepted" in real.stderr and "(stored)" in real.stderr
     again = cli(path, "--as", "surveyor-file")
@@ -188,7 +188,7 @@ def test_unreadable_rows_name_the_row(session, line, tmp_path, settings):
     with pytest.raises(InvalidInput, match="survey files are"):
         survey_import.import_file(session, settings, tmp_path / "notes.txt", actor="surveyor-file",
                                   role="surveyor")
-    assert count(session, "survey_batches") == 0
+    assert uploads_by(session, "surveyor-file") == (0, 0)
 
 
 def test_cli_option_errors_and_purge(cli, session, line, tmp_path):

@@ -32,6 +32,7 @@ from tests.survey_builders import (
     photo,
     proposal,
     put,
+    uploads_by,
 )
 
 
@@ -187,11 +188,11 @@ def test_dry_run_stores_nothing(client, session, field):
     assert outcome(dry) == ("flagged", ["conflict_hard"]) and dry.json()["records"][0]["conflict"]["id"] is None
     assert count(session, "survey_batches", uuid=batch_uuid) == 0
     assert count(session, "survey_records", batch_uuid=batch_uuid) == 0
-    assert count(session, "survey_conflicts") == 0
+    assert count(session, "survey_conflicts", marker_id=marker.id) == 0
     assert count(session, "audit_log", entity_type="survey_batch", entity_id=batch_uuid) == 0
     real = put(client, field.headers, body, batch_uuid)
     assert real.status_code == 201 and real.json()["dry_run"] is False
-    assert count(session, "survey_conflicts") == 1
+    assert count(session, "survey_conflicts", marker_id=marker.id) == 1
 
 
 # ---- per-record checks -------------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def test_schema_failures_reject_the_whole_batch(client, session, field):
         response = put(client, field.headers, body)
         assert response.status_code == 422, body
         assert response.headers["content-type"] == "application/problem+json"
-    assert count(session, "survey_batches") == 0 and count(session, "survey_records") == 0
+    assert uploads_by(session, field.username) == (0, 0)
 
 
 def rejected_for(client, field, record: dict) -> list[str]:
@@ -379,7 +380,7 @@ def test_unknown_inspection_and_too_many_records(client, session, field):
     finally:
         client.app.dependency_overrides.pop(get_settings)
     assert response.status_code == 422 and "at most 2 records" in response.json()["detail"]
-    assert count(session, "survey_batches") == 0
+    assert uploads_by(session, field.username) == (0, 0)
 
 
 def test_batch_lists_and_who_sees_them(client, session, field):
