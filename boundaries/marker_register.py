@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from boundaries import datums
 from boundaries.divisions import check_point
 from boundaries.lines import LEVELS, parse_line_id
 from boundaries.markers import (
@@ -38,10 +39,9 @@ MAX_PAGE = 200
 # A marker is registered where the line runs: farther than this from the (approximate, derived) line it
 # is refused. 1 km covers the demo polygons' error and markers set back from a river or road line.
 MAX_OFFSET_M = 1000.0
-# Coordinates are stored in CGCS2000. WGS84 differs from it by well under a metre in China, so a WGS84
-# position is accepted as it is, with its datum recorded; older datums need a transformation first.
-DATUMS = {"CGCS2000": "CGCS2000", "EPSG:4490": "CGCS2000", "WGS84": "WGS84", "WGS 84": "WGS84",
-          "EPSG:4326": "WGS84"}
+# A register position is CGCS2000 or WGS84 (kept as it is, datum recorded); GCJ-02 and older datums
+# must be transformed before a marker is registered.
+REGISTER_DATUMS = ("CGCS2000", "WGS84")
 EDITABLE = ("reference_objects", "reference_objects_complete", "precision_m", "managing_party")
 SOURCE = "THK-17796 (GB/T 17796-2009, as summarised); §9 rules 39–40"
 PAIR, TRIPLE = {"A", "B"}, {"C", "D", "E"}
@@ -440,8 +440,8 @@ def _field(name: str, message: str, detail: str | None = None) -> InvalidInput:
 
 def normalise_datum(datum: str) -> str:
     """CGCS2000 or WGS84 (stored as given, sub-metre apart); any other datum is a 422."""
-    found = DATUMS.get((datum or "").strip().upper())
-    if found is None:
+    found = datums.canonical(datum)
+    if found not in REGISTER_DATUMS:
         raise _field("datum", f"unsupported datum {datum!r}",
                      "positions must be CGCS2000 (EPSG:4490) or WGS84 (EPSG:4326, taken as CGCS2000 with the datum "
                      "recorded); transform 1980西安/1954北京 or GCJ-02 coordinates first")

@@ -21,11 +21,9 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import numpy as np
 import shapely
 from pydantic import (
     AfterValidator,
@@ -36,18 +34,16 @@ from pydantic import (
     Field,
     model_validator,
 )
-from pyproj import Transformer
 from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from boundaries import attachments
+from boundaries import attachments, datums
 from boundaries.findings import displacement_m, tolerance_m
 from boundaries.markers import Marker, fields_changed_since, get_marker, parse_number
 from data import audit
 from data.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from data.gcj02 import gcj02_to_wgs84
 from data.settings import Settings
 
 UPLOAD_ROLES = ("surveyor", "reviewer", "admin")
@@ -57,10 +53,6 @@ KINDS = ("marker_check", "line_observation", "marker_proposal")
 # the real line can fall a few hundred metres outside both; 1 km keeps those and still catches a
 # position on the wrong line or with swapped coordinates.
 PARTY_MARGIN_M = 1000.0
-DATUMS = {"CGCS2000": "CGCS2000", "EPSG4490": "CGCS2000", "WGS84": "WGS84", "EPSG4326": "WGS84",
-          "GCJ02": "GCJ02"}
-LEGACY_DATUMS = {"XIAN80", "XIAN1980", "XIAN", "XA80", "EPSG4610", "BEIJING54", "BEIJING1954", "BJ54",
-                 "EPSG4214"}
 LINE_ID = re.compile(r"^[0-9]{6,12}-[0-9]{6,12}$")
 MAX_POSITIONS = 10_000
 MAX_NESTING = 4                  # a polygon's rings are 3 deep; anything deeper is not GeoJSON
@@ -311,10 +303,9 @@ def normalise_datum(value: str | None) -> tuple[str | None, dict[str, str] | Non
     if value is None or not value.strip():
         return None, _reason("missing_datum", "datum", "the datum of the position is required "
                              "(CGCS2000, WGS84 or GCJ02)")
-    key = re.sub(r"[^A-Z0-9]", "", value.upper())
-    if key in DATUMS:
-        return DATUMS[key], None
-    if key in LEGACY_DATUMS:
+    if (datum := datums.canonical(value)) is not None:
+        return datum, None
+    if datums.is_legacy(value):
         return None, _reason("unsupported_datum", "datum", f"{value} is a legacy datum: converting it needs the "
                              "local transformation parameters (七参数) of the survey area, which the server "
                              "does not have; convert to CGCS2000 first")
@@ -345,34 +336,6 @@ def parse_geometry(rec: RecordIn) -> tuple[BaseGeometry | None, dict[str, str] |
         why = shapely.is_valid_reason(geom) if not geom.is_valid else "it crosses itself"
         return None, _reason("invalid_geometry", "position", f"the geometry is not valid and simple: {why}")
     return geom, None
-
-
-@cache
-def _wgs84_to_cgcs2000() -> Transformer:
-    return Transformer.from_crs("EPSG:4326", "EPSG:4490", always_xy=True)
-
-
-def to_cgcs2000(geom: BaseGeometry, datum: str) -> BaseGeometry:
-    """GEOM (lon/lat in DATUM) in EPSG:4490; WGS84 through pyproj, GCJ-02 via the project's inverse."""
-    if datum == "CGCS2000":
-        return geom
-    if datum == "GCJ02":
-        geom = shapely.transform(geom, _gcj02_to_wgs84)
-    return shapely.transform(geom, _pyproj)
-
-
-def _gcj02_to_wgs84(xy):
-    lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
-    return _stack(lon, lat)
-
-
-def _pyproj(xy):
-    lon, lat = _wgs84_to_cgcs2000().transform(xy[:, 0], xy[:, 1])
-    return _stack(lon, lat)
-
-
-def _stack(lon, lat):
-    return np.column_stack([np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)])
 
 
 def _line(ctx: _Context, line_id: str | None) -> _Line | None:
@@ -492,7 +455,7 @@ def _rejections(ctx: _Context, checked: Checked) -> list[dict[str, str]]:
     geom, geom_reason = parse_geometry(rec)
     reasons += [r for r in (datum_reason, geom_reason) if r is not None]
     if datum is not None and geom is not None:
-        checked.datum, checked.geom = datum, to_cgcs2000(geom, datum)
+        checked.datum, checked.geom = datum, datums.to_cgcs2000(geom, datum)
     reasons += _target(ctx, checked)
     line = _line(ctx, checked.line_id)
     if line is not None:
