@@ -617,7 +617,7 @@ def _store_tri_junctions(conn: Connection, params: dict, report: TriJunctionRepo
 MAX_PAGE = 200
 DOCUMENT_KINDS = ("协议书", "详图", "界桩登记表", "界桩成果表", "联检报告", "会议纪要", "其他")
 _PARTY_LEVEL = "CASE l.level WHEN 'province' THEN 1 WHEN 'county' THEN 3 ELSE 4 END"
-_LINE_SELECT = f"""
+_LINE_COLUMNS = f"""
 SELECT l.line_id, l.level, l.name, l.left_code, l.right_code,
        (SELECT d.name FROM divisions d WHERE d.code = l.left_code AND d.level = {_PARTY_LEVEL}
         AND d.valid_to IS NULL) AS left_name,
@@ -628,8 +628,10 @@ SELECT l.line_id, l.level, l.name, l.left_code, l.right_code,
        l.inspection_cycle_years,
        (SELECT count(*) FROM markers m WHERE m.line_id = l.line_id AND m.retired_on IS NULL) AS marker_count,
        l.geom_approximate
-FROM boundary_lines l
 """
+_LINE_SELECT = _LINE_COLUMNS + "FROM boundary_lines l\n"
+_LINE_DETAIL = (_LINE_COLUMNS + ", ST_AsGeoJSON(l.geom, 7) AS g, l.geom_source, l.valid_from::text AS valid_from\n"
+                "FROM boundary_lines l\n")
 
 
 @dataclass(slots=True)
@@ -747,25 +749,26 @@ def _require_line(db: DB, line_id: str) -> None:
 def get_line(db: DB, line_id: str) -> LineDetail:
     """One current line with its GeoJSON geometry (lon/lat), documents and tri-junctions."""
     parse_line_id(line_id)
-    row = db.execute(text(_LINE_SELECT + "WHERE l.line_id = :id AND l.valid_to IS NULL"), {"id": line_id}).first()
+    row = db.execute(text(_LINE_DETAIL + "WHERE l.line_id = :id AND l.valid_to IS NULL"), {"id": line_id}).first()
     if row is None:
         raise NotFound(f"line {line_id} does not exist (or is not current)")
-    extra = db.execute(text(
-        "SELECT ST_AsGeoJSON(geom, 7) AS g, geom_source, valid_from::text AS valid_from, left_code, right_code "
-        "FROM boundary_lines WHERE line_id = :id AND valid_to IS NULL"), {"id": line_id}).one()
     junctions = [{"id": j.id, "level": j.level, "codes": list(j.codes),
                   "geometry": {"type": "Point", "coordinates": [j.lon, j.lat]}}
                  for j in db.execute(text(
                      "SELECT id, level, codes, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM tri_junctions "
                      "WHERE codes @> ARRAY[CAST(:l AS varchar), CAST(:r AS varchar)] ORDER BY id"),
-                     {"l": extra.left_code, "r": extra.right_code})]
-    return LineDetail(_summary(row), json.loads(extra.g), extra.geom_source, extra.valid_from,
-                      list_documents(db, line_id), junctions)
+                     {"l": row.left_code, "r": row.right_code})]
+    return LineDetail(_summary(row), json.loads(row.g), row.geom_source, row.valid_from,
+                      _documents(db, line_id), junctions)
 
 
 def list_documents(db: DB, line_id: str) -> list[Document]:
-    """The line's documents, by kind and id."""
+    """The line's documents, by kind and id; 404 for an unknown line."""
     _require_line(db, line_id)
+    return _documents(db, line_id)
+
+
+def _documents(db: DB, line_id: str) -> list[Document]:
     return [Document(**r._mapping) for r in db.execute(text(
         "SELECT id, line_id, kind, title, doc_number, signed_on::text AS signed_on, sha256, filename, added_by, "
         "added_at::text AS added_at FROM line_documents WHERE line_id = :id ORDER BY kind, id"), {"id": line_id})]
