@@ -26,6 +26,17 @@ def add_basis(session, line_id: str) -> None:
                              "VALUES (:l, :k, :t, 'test')"), {"l": line_id, "k": kind, "t": title})
 
 
+def documented_line(client, session, markers: int):
+    """A line last inspected in 2019 with its basis documents and MARKERS markers, the admin, reviewer and
+    surveyor (assigned to it) headers."""
+    line_id = add_line(session, last_inspection="2019-05-01")
+    add_basis(session, line_id)
+    found = add_markers(session, line_id, markers)
+    staff = tuple(staff_headers(client, session, role, f"{role}-flow") for role in ("admin", "reviewer", "surveyor"))
+    assign(session, line_id, "surveyor-flow")
+    return line_id, found, staff
+
+
 def overdue_ids(client, headers, day: str) -> set[str]:
     answer = client.get("/v1/inspections/overdue", params={"as_of": day, "division": "330500"}, headers=headers)
     assert answer.status_code == 200, answer.text
@@ -33,13 +44,7 @@ def overdue_ids(client, headers, day: str) -> set[str]:
 
 
 def test_inspection_flow_from_field_upload_to_report(client, session):
-    line_id = add_line(session, last_inspection="2019-05-01")
-    add_basis(session, line_id)
-    markers = add_markers(session, line_id, 4)
-    admin = staff_headers(client, session, "admin", "admin-flow")
-    reviewer = staff_headers(client, session, "reviewer", "reviewer-flow")
-    surveyor = staff_headers(client, session, "surveyor", "surveyor-flow")
-    assign(session, line_id, "surveyor-flow")
+    line_id, markers, (admin, reviewer, surveyor) = documented_line(client, session, 4)
     assert line_id in overdue_ids(client, reviewer, "2026-11-24")      # 2019 + 5 years < today
 
     plan = client.post("/v1/inspections", json={"line_id": line_id, "planned_start": "2026-11-01",
@@ -119,13 +124,7 @@ def test_inspection_flow_from_field_upload_to_report(client, session):
 
 
 def test_a_record_the_batch_review_cannot_apply_leaves_nothing_behind(client, session):
-    line_id = add_line(session, last_inspection="2019-05-01")
-    add_basis(session, line_id)
-    markers = add_markers(session, line_id, 2)
-    admin = staff_headers(client, session, "admin", "admin-flow")
-    reviewer = staff_headers(client, session, "reviewer", "reviewer-flow")
-    surveyor = staff_headers(client, session, "surveyor", "surveyor-flow")
-    assign(session, line_id, "surveyor-flow")
+    line_id, markers, (admin, reviewer, surveyor) = documented_line(client, session, 2)
     inspection_id = client.post("/v1/inspections", json={"line_id": line_id, "planned_start": "2026-11-01",
                                                           "planned_end": "2026-11-30"}, headers=admin).json()["id"]
     recorded = client.post(f"/v1/inspections/{inspection_id}/markers",
