@@ -178,8 +178,23 @@ def approving_authority(level: str, left: Party, right: Party) -> str:
 # ---------------------------------------------------------------- deriving
 
 
+class _Timed:
+    """A run report with per-step timings (seconds)."""
+
+    timings: dict[str, float]
+
+    @property
+    def seconds(self) -> float:
+        """Total time of the run."""
+        return round(sum(self.timings.values()), 2)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self) | {"seconds": self.seconds}
+
+
 @dataclass
-class DeriveReport:
+class DeriveReport(_Timed):
     """What one derivation run did."""
 
     level: str
@@ -195,15 +210,6 @@ class DeriveReport:
     min_shared_m: float = MIN_SHARED_M
     min_component_m: float = MIN_COMPONENT_M
     timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float:
-        """Total time of the run."""
-        return round(sum(self.timings.values()), 2)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self) | {"seconds": self.seconds}
 
     def summary(self) -> str:
         """Counts, parameters and timings, one line each."""
@@ -464,7 +470,7 @@ def _record(conn: Connection, report: DeriveReport, actor: str) -> None:
 
 
 @dataclass
-class TriJunctionReport:
+class TriJunctionReport(_Timed):
     """What one tri-junction run did."""
 
     level: str
@@ -475,15 +481,6 @@ class TriJunctionReport:
     removed: int = 0
     kept_for_markers: int = 0
     timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float:
-        """Total time of the run."""
-        return round(sum(self.timings.values()), 2)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self) | {"seconds": self.seconds}
 
     def summary(self) -> str:
         """One line."""
