@@ -20,14 +20,17 @@ from api.routers import (
     auth,
     boundary_lines,
     divisions,
+    facilities,
     health,
     inspections,
     landing,
     maps,
+    ogc,
     placenames,
     protection,
     signs,
     surveys,
+    tiles,
 )
 from data.db import make_engine
 from data.settings import Settings, get_settings
@@ -82,7 +85,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     # The lookup routes come first: routes are matched in order and they take the most traffic.
     for module in (addresses, address_plates, apikeys, landing, health, divisions, auth, maps, placenames,
-                   applications, protection, signs, boundary_lines, inspections, surveys):
+                   applications, protection, signs, boundary_lines, inspections, surveys, facilities, ogc, tiles):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

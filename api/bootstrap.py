@@ -52,6 +52,8 @@ def load_demo(settings: Settings, engine: Engine, console: Console, progress_fac
     seed_registry(engine, console, progress_factory)
     load_address_library(engine, console, progress_factory)
     load_boundaries(engine, settings, console, progress_factory)
+    load_facilities(engine, settings, console, progress_factory)
+    prepare_tiles(engine, settings, console, progress_factory)
 
 
 def _once(engine: Engine, console: Console, progress_factory, dataset: str, label: str, load) -> None:
@@ -84,6 +86,16 @@ def load_boundaries(engine: Engine, settings: Settings, console: Console, progre
           lambda conn, progress: load_demo_boundaries(conn, on_progress=progress))
     _once(engine, console, progress_factory, INSPECTIONS_DATASET, "demo joint inspections",
           lambda conn, progress: load_demo_inspections(conn, settings, progress))
+
+
+def load_facilities(engine: Engine, settings: Settings, console: Console, progress_factory) -> None:
+    """Load the facility types, the demo facilities, population and walking network (杭州市), the first time only."""
+    # filled by the facilities work (issue 7)
+
+
+def prepare_tiles(engine: Engine, settings: Settings, console: Console, progress_factory) -> None:
+    """Build the generalised tile geometry per zoom band, the first time only."""
+    # filled by the tiles work (issue 7)
 
 
 def seed_registry(engine: Engine, console: Console, progress_factory) -> None:

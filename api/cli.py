@@ -200,6 +200,7 @@ def _add_domain_commands() -> None:
     from api.cli_addresses_check import check_cmd
     from api.cli_apikeys import apikeys_app
     from api.cli_boundaries import boundaries_app
+    from api.cli_facilities import facilities_app
     from api.cli_placenames import applications_app, placenames_app
     from api.cli_surveys import surveys_app
 
@@ -213,6 +214,7 @@ def _add_domain_commands() -> None:
     app.add_typer(applications_app, name="applications")
     app.add_typer(boundaries_app, name="boundaries")
     app.add_typer(surveys_app, name="surveys")
+    app.add_typer(facilities_app, name="facilities")
 
 
 _add_domain_commands()
