@@ -90,12 +90,34 @@ def load_boundaries(engine: Engine, settings: Settings, console: Console, progre
 
 def load_facilities(engine: Engine, settings: Settings, console: Console, progress_factory) -> None:
     """Load the facility types, the demo facilities, population and walking network (杭州市), the first time only."""
-    # filled by the facilities work (issue 7)
+    from facilities.demo import DATASET as FACILITIES_DATASET
+    from facilities.demo import load_demo_facilities
+    from facilities.network import DEMO_DATASET as NETWORK_DATASET
+    from facilities.network import PGROUTING_HINT, build_demo_network, pgrouting_installed
+    from facilities.population import DEMO_DATASET as POPULATION_DATASET
+    from facilities.population import load_demo_population
+    from facilities.types import load_types
+
+    with engine.begin() as conn:
+        load_types(conn)  # every set-up: edits to facilities/types.csv apply
+    _once(engine, console, progress_factory, FACILITIES_DATASET, "demo facilities (杭州市)", load_demo_facilities)
+    _once(engine, console, progress_factory, POPULATION_DATASET, "demo population estimate (杭州市 villages)",
+          load_demo_population)
+    with engine.connect() as conn:
+        routing = pgrouting_installed(conn)
+    if not routing:
+        console.print(f"walking network: not built ({PGROUTING_HINT})")
+        return
+    _once(engine, console, progress_factory, NETWORK_DATASET, "demo walking network edges (杭州市)",
+          lambda conn, progress: build_demo_network(conn).edges)
 
 
 def prepare_tiles(engine: Engine, settings: Settings, console: Console, progress_factory) -> None:
     """Build the generalised tile geometry per zoom band, the first time only."""
-    # filled by the tiles work (issue 7)
+    from maps.tiles import GEOMETRY_DATASET, build_tile_geometry
+
+    _once(engine, console, progress_factory, GEOMETRY_DATASET, "tile geometry (pieces per zoom band)",
+          lambda conn, progress: build_tile_geometry(conn, on_progress=progress))
 
 
 def seed_registry(engine: Engine, console: Console, progress_factory) -> None:

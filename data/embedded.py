@@ -24,9 +24,13 @@ from data.settings import Settings
 
 PG_MAJOR = "15"
 POSTGIS_PACKAGE = f"postgresql-{PG_MAJOR}-postgis-3"
+PGROUTING_PACKAGE = f"postgresql-{PG_MAJOR}-pgrouting"   # optional: walking-network coverage (facilities)
 DATABASE = "gazetteer"
 SUPERUSER = "gazetteer"
 EXTENSIONS = ("postgis", "pg_trgm", "btree_gist")
+OPTIONAL_EXTENSIONS = ("pgrouting",)  # created when the server has their files; features needing them say so
+PGROUTING_MISSING = (f"pgRouting is not installed, so walking-network coverage is off. To enable it run once: "
+                     f"sudo apt-get install -y {PGROUTING_PACKAGE}, then `gazetteer setup`")
 _SOCKET_PATH_MAX = 100  # sun_path holds 107 bytes; keep room for ".s.PGSQL.NNNNN"
 _TUNING = {
     "shared_buffers": "512MB",
@@ -67,6 +71,7 @@ class EmbeddedCluster:
         self.log_file = self.root / "server.log"
         self.password_file = settings.home / "pg-password"
         self.port = settings.pg_port
+        self.routing_message: str | None = None  # set by start(): why pgRouting is missing, if it is
 
     # -- binaries and packages -------------------------------------------------------------
 
@@ -86,11 +91,17 @@ class EmbeddedCluster:
 
     def postgis_installed(self) -> bool:
         """True when the PostGIS extension files are present for this server."""
+        return self._extension_installed("postgis")
+
+    def _extension_installed(self, name: str) -> bool:
         sharedir = subprocess.run(
             [self.bin("pg_config"), "--sharedir"], capture_output=True, text=True, check=False
         ).stdout.strip()
-        return Path(sharedir or f"/usr/share/postgresql/{PG_MAJOR}", "extension",
-                    "postgis.control").exists()
+        return Path(sharedir or f"/usr/share/postgresql/{PG_MAJOR}", "extension", f"{name}.control").exists()
+
+    def pgrouting_installed(self) -> bool:
+        """True when the pgRouting extension files are present for this server."""
+        return self._extension_installed("pgrouting")
 
     def ensure_postgis(self) -> None:
         """Install PostGIS from Debian when missing and we are root; otherwise say how."""
@@ -100,11 +111,29 @@ class EmbeddedCluster:
             raise ClusterError(
                 f"PostGIS is not installed. Run once: sudo apt-get install -y {POSTGIS_PACKAGE}"
             )
+        self._apt_install(POSTGIS_PACKAGE)
+
+    def ensure_pgrouting(self) -> str | None:
+        """Install pgRouting from Debian when missing and we are root; None when present, else what to do.
+
+        Optional: without it everything but walking-network coverage works, so a failure is a message.
+        """
+        if self.pgrouting_installed():
+            return None
+        if not _is_root():
+            return PGROUTING_MISSING
+        try:
+            self._apt_install(PGROUTING_PACKAGE)
+        except ClusterError as exc:
+            return f"{exc}; {PGROUTING_MISSING}"
+        return None if self.pgrouting_installed() else PGROUTING_MISSING
+
+    def _apt_install(self, package: str) -> None:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-qq", POSTGIS_PACKAGE]
+        install = ["apt-get", "install", "-y", "-qq", package]
         for cmd in (["apt-get", "update", "-qq"], install):
             if subprocess.run(cmd, env=env, check=False).returncode != 0:
-                raise ClusterError(f"'{' '.join(cmd)}' failed; install {POSTGIS_PACKAGE} by hand")
+                raise ClusterError(f"'{' '.join(cmd)}' failed; install {package} by hand")
 
     # -- running commands as the right user ----------------------------------------------------
 
@@ -222,6 +251,7 @@ class EmbeddedCluster:
     def start(self) -> bool:
         """Start the server (initdb first if needed); returns False when it already ran."""
         self.init()
+        self.routing_message = self.ensure_pgrouting()
         if self.status().running:
             self.ensure_database()
             return False
@@ -278,9 +308,18 @@ class EmbeddedCluster:
         ensure_extensions(self.url())
 
 
-def ensure_extensions(sqlalchemy_url: str) -> None:
-    """Create postgis, pg_trgm and btree_gist in the database when missing."""
+def ensure_extensions(sqlalchemy_url: str) -> list[str]:
+    """Create postgis, pg_trgm and btree_gist in the database when missing, and pgrouting when the server
+    has its files; returns the optional extensions it could not create."""
     conninfo = sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    missing = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         for name in EXTENSIONS:
             conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
+        for name in OPTIONAL_EXTENSIONS:
+            available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,)).fetchone()
+            if available:
+                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
+            else:
+                missing.append(name)
+    return missing

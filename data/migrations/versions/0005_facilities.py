@@ -71,9 +71,31 @@ CREATE TABLE division_population (
     source text NOT NULL,
     loaded_at timestamptz NOT NULL DEFAULT now()
 );
+-- The walking network (pgRouting routes on it): one network, an import replaces it. Edges are noded
+-- (they meet only at their ends), `source`/`target` are vertex ids, costs are lengths in metres
+-- (walking: both directions the same).
+CREATE TABLE network_vertices (
+    id bigint PRIMARY KEY,
+    geom geometry(Point, 4490) NOT NULL
+);
+CREATE INDEX network_vertices_geom ON network_vertices USING gist (geom);
+
+CREATE TABLE network_edges (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source bigint NOT NULL,                 -- network_vertices.id (no foreign key: the builders write both)
+    target bigint NOT NULL,
+    cost double precision NOT NULL CHECK (cost >= 0),
+    reverse_cost double precision NOT NULL,
+    geom geometry(LineString, 4490) NOT NULL,
+    name text,
+    dataset text NOT NULL
+);
+CREATE INDEX network_edges_geom ON network_edges USING gist (geom);
 """
 
 DOWNGRADE = """
+DROP TABLE network_edges;
+DROP TABLE network_vertices;
 DROP TABLE division_population;
 DROP TABLE facilities;
 DROP TABLE facility_types;
