@@ -88,4 +88,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                    applications, protection, signs, boundary_lines, inspections, surveys, facilities, ogc, tiles):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    ogc.install_openapi(app)
     return app

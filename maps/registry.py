@@ -47,6 +47,7 @@ class Collection:
     min_zoom: int = 0      # vector tiles: below this zoom the layer is empty
     max_zoom: int = 22
     keywords: tuple[str, ...] = field(default=())
+    listed_when_empty: bool = True  # False: the OGC API lists it (and answers) only once it has features
 
     def property(self, name: str) -> Property | None:
         """The property called NAME, or None."""
@@ -57,7 +58,8 @@ def _date(name: str, sql: str, description: str) -> Property:
     return Property(name, sql, "string", description, format="date")
 
 
-def _division_level(cid: str, title: str, level: int, min_zoom: int, description: str) -> Collection:
+def _division_level(cid: str, title: str, level: int, min_zoom: int, description: str,
+                    listed_when_empty: bool = True) -> Collection:
     return Collection(
         id=cid, title=title, description=description,
         source="divisions t",
@@ -76,6 +78,7 @@ def _division_level(cid: str, title: str, level: int, min_zoom: int, description
         ),
         valid_from_sql="t.valid_from", valid_to_sql="t.valid_to",
         tables=("divisions",), min_zoom=min_zoom, keywords=("行政区划", "division"),
+        listed_when_empty=listed_when_empty,
     )
 
 
@@ -83,7 +86,8 @@ PROVINCES = _division_level("provinces", "省级行政区划", 1, 0, "Provinces,
 PREFECTURES = _division_level("prefectures", "地级行政区划", 2, 4, "Prefecture-level divisions.")
 COUNTIES = _division_level("counties", "县级行政区划", 3, 6, "County-level divisions.")
 TOWNSHIPS = _division_level("townships", "乡级行政区划", 4, 9,
-                            "Township-level divisions (listed only where polygons are loaded).")
+                            "Township-level divisions (listed only where polygons are loaded).",
+                            listed_when_empty=False)
 
 PLACE_NAMES = Collection(
     id="placenames", title="标准地名", description="Standard place names with a location.",

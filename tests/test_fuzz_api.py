@@ -21,7 +21,7 @@ from data.db import make_engine
 from data.settings import get_settings
 
 PATHS = (r"^/v1/(placenames|romanize|announcements|signs|protected-names|applications|divisions|auth"
-         r"|addresses|jobs|usage|boundaries|markers|inspections|repair-tasks|surveys|attachments)")
+         r"|addresses|jobs|usage|boundaries|markers|inspections|repair-tasks|surveys|attachments)|^/(collections|conformance)")
 SETTINGS = get_settings().model_copy(update={"anon_daily_quota": 10**9, "anon_per_second": 10**6})
 ENGINE = make_engine(SETTINGS, pool_size=2, max_overflow=2)
 app = create_app(SETTINGS, ENGINE)
