@@ -277,10 +277,11 @@ def _nearest(db, codes: list[str], points: list[tuple[str, float, float]]) -> di
 
 
 def _holders(db, codes: list[str], prefix: str) -> set[str]:
-    """Division codes that hold an operating facility of CODES."""
-    return set(db.execute(text(f"SELECT DISTINCT f.division_code FROM facilities f WHERE {OPERATING} "
-                               "AND f.division_code LIKE :prefix"), {"types": codes, "prefix": prefix + "%"})
-               .scalars())
+    """Division codes that hold an operating facility of CODES, with every division above them (so a
+    membership test answers "is there one inside this division" without scanning)."""
+    held = db.execute(text(f"SELECT DISTINCT f.division_code FROM facilities f WHERE {OPERATING} "
+                           "AND f.division_code LIKE :prefix"), {"types": codes, "prefix": prefix + "%"}).scalars()
+    return {code[:n] for code in held for n in (2, 4, 6, 9, 12) if n <= len(code)}
 
 
 def find_gaps(db: Session | Connection, top: Division, kinds: list[FacilityType], radius: int,
@@ -310,7 +311,7 @@ def _village_gap(v: Division, info: _Village | None, distance: float | None, rad
     kind = village_kind(v.code)
     population = info.population if info else None
     if info is None or info.lon is None:
-        if any(h.startswith(v.code) for h in holders):
+        if v.code in holders:
             return None
         return Gap(v.code, v.name, 5, kind, "no_facility_in_radius",
                    f"no residential addresses in the library (representative point unknown) and no {names} "
@@ -327,7 +328,7 @@ def _social_work_gaps(db, top: Division) -> list[Gap]:
     holders = _holders(db, [SOCIAL_WORK], top.prefix)
     gaps = []
     for township in townships(db, top):
-        if not any(h.startswith(township.code) for h in holders):
+        if township.code not in holders:
             gaps.append(Gap(township.code, township.name, 4, "township", "no_social_work_station",
                             "no operating 社会工作站 inside the township", None, None, None, None))
     return gaps

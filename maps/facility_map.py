@@ -229,7 +229,9 @@ def shares_html(report: CoverageReport | None) -> str:
             cells.append(share_text(total.share(radius, network=True)))
         rows.append(f'<tr data-radius="{radius}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     notes = "".join(f'<p class="map-panel__notice">{esc(n)}</p>' for n in report.notes)
+    analysed = "、".join(report.type_codes)
     return (f'<h2>覆盖率({esc(report.division_name)},{report.facilities} 处设施)</h2>'
+            f'<p class="coverage-types">分析类型:<code>{esc(analysed)}</code>,缺口半径 {report.radius_m} m</p>'
             f'<table class="coverage-shares">{head}{"".join(rows)}</table>{notes}')
 
 

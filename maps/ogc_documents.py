@@ -18,6 +18,7 @@ SCHEMA = "application/schema+json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-{}/1.0/conf/{}"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{}"
+TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{}"
 CONFORMANCE = [
     FEATURES.format(1, "core"), FEATURES.format(1, "oas30"), FEATURES.format(1, "geojson"),
     FEATURES.format(2, "crs"),
@@ -26,6 +27,8 @@ CONFORMANCE = [
     CQL2.format("cql2-text"), CQL2.format("cql2-json"), CQL2.format("basic-cql2"),
     CQL2.format("advanced-comparison-operators"), CQL2.format("case-insensitive-comparison"),
     CQL2.format("basic-spatial-functions"), CQL2.format("basic-spatial-operators"),
+    TILES.format("core"), TILES.format("tileset"), TILES.format("tilesets-list"),
+    TILES.format("geodata-tilesets"), TILES.format("dataset-tilesets"), TILES.format("mvt"),
 ]
 STORAGE_CRS = EPSG_URI.format(STORAGE_SRID)
 
@@ -71,6 +74,11 @@ def landing_page(base: str) -> dict:
             link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
             link(f"{base}/conformance", "conformance", JSON, "conformance classes"),
             link(f"{base}/collections", "data", JSON, "feature collections"),
+            link(f"{base}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
+                 "vector tiles of every layer (divisions, lines, markers, names, facilities)"),
+            link(f"{base}/tileMatrixSets", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", JSON,
+                 "tile matrix sets"),
+            link(f"{base}/maps", "alternate", "text/html", "map pages"),
             link(f"{base}/health", "status", JSON, "service health"),
             link(f"{base}/maps/divisions/330500", "example-map", "text/html", "an example map"),
         ],

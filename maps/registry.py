@@ -58,6 +58,12 @@ def _date(name: str, sql: str, description: str) -> Property:
     return Property(name, sql, "string", description, format="date")
 
 
+VERSION_DATES = (
+    _date("valid_from", "t.valid_from", "first day this version was valid"),
+    _date("valid_to", "t.valid_to", "day this version ended (null while current)"),
+)
+
+
 def _division_level(cid: str, title: str, level: int, min_zoom: int, description: str,
                     listed_when_empty: bool = True) -> Collection:
     return Collection(
@@ -73,8 +79,7 @@ def _division_level(cid: str, title: str, level: int, min_zoom: int, description
             Property("kind", "t.kind", "string", "kind of division (市辖区, 县, 乡, 镇, 街道 …)"),
             Property("geom_approximate", "t.geom_approximate", "boolean",
                      "true where the polygon is approximate (demo polygons)"),
-            _date("valid_from", "t.valid_from", "first day this version was valid"),
-            _date("valid_to", "t.valid_to", "day this version ended (null while current)"),
+            *VERSION_DATES,
         ),
         valid_from_sql="t.valid_from", valid_to_sql="t.valid_to",
         tables=("divisions",), min_zoom=min_zoom, keywords=("行政区划", "division"),
@@ -103,8 +108,7 @@ PLACE_NAMES = Collection(
         Property("division_code", "t.division_code", "string", "deepest division the name lies in"),
         Property("status", "t.status", "string", "standard, historical or cancelled",
                  enum=("standard", "historical", "cancelled")),
-        _date("valid_from", "t.valid_from", "first day this version was valid"),
-        _date("valid_to", "t.valid_to", "day this version ended (null while current)"),
+        *VERSION_DATES,
     ),
     valid_from_sql="t.valid_from", valid_to_sql="t.valid_to",
     tables=("place_names",), min_zoom=10, keywords=("地名", "place name"),
@@ -123,8 +127,7 @@ ADDRESSES = Collection(
         Property("full_address", "t.full_address", "string", "the full standard address"),
         Property("village_code", "t.village_code", "string", "village/community code"),
         Property("county_code", "t.county_code", "string", "county code"),
-        _date("valid_from", "t.valid_from", "first day this version was valid"),
-        _date("valid_to", "t.valid_to", "day this version ended (null while current)"),
+        *VERSION_DATES,
     ),
     valid_from_sql="t.valid_from", valid_to_sql="t.valid_to",
     tables=("addresses",), min_zoom=14, keywords=("地址", "address"),
@@ -144,8 +147,7 @@ BOUNDARY_LINES = Collection(
         Property("right_code", "t.right_code", "string", "the party with the larger code"),
         Property("length_m", "t.length_m", "number", "geodesic length in metres"),
         _date("last_inspection", "t.last_inspection", "last completed joint inspection"),
-        _date("valid_from", "t.valid_from", "first day this version was valid"),
-        _date("valid_to", "t.valid_to", "day this version ended (null while current)"),
+        *VERSION_DATES,
     ),
     valid_from_sql="t.valid_from", valid_to_sql="t.valid_to",
     tables=("boundary_lines",), min_zoom=5, keywords=("界线", "boundary"),

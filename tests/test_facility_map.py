@@ -149,7 +149,7 @@ def test_route_on_the_demo_facilities(client, session):
     township, fid, name = demo_township(session)
     page = client.get("/maps/facilities", params={"division": township, "type": "MEAL_POINT"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert json.dumps(name)[1:-1] in page.text  # inside the layer's JSON (non-ASCII escaped)
+    assert json.dumps(name, ensure_ascii=False)[1:-1] in page.text  # inside the layer's JSON, UTF-8 kept
     assert 'data-type="MEAL_POINT"' in page.text and "coverage-shares" in page.text
     export = client.get("/maps/facilities", params={"division": township, "type": "MEAL_POINT", "download": 1})
     assert export.headers["content-disposition"] == f'attachment; filename="facilities-{township}.html"'
@@ -157,9 +157,13 @@ def test_route_on_the_demo_facilities(client, session):
 
 @pytest.mark.browser
 @pytest.mark.skipif(playwright_missing() is not None, reason=str(playwright_missing()))
-def test_page_in_chromium_layers_legend_and_click_opens_popup(live_server, settings, engine):
+@pytest.mark.parametrize("scope", ["township", "prefecture"])
+def test_page_in_chromium_layers_legend_and_click_opens_popup(live_server, settings, engine, scope):
+    """The busiest township's page, and the demo prefecture's (杭州市, every demo facility) the issue asks for."""
     with engine.connect() as conn:
         township, fid, name = demo_township(conn)
+        if scope == "prefecture":
+            township = "330100"
         seats = conn.execute(text("SELECT meal_seats FROM facilities WHERE facility_id = :f"), {"f": fid}).scalar()
         type_names = conn.execute(text("SELECT name FROM facility_types ORDER BY sort_order")).scalars().all()
     with browser_page(live_server, basemap_host=basemap_host(settings)) as (page, log):
@@ -183,6 +187,7 @@ def test_page_in_chromium_layers_legend_and_click_opens_popup(live_server, setti
     for type_name in type_names:
         assert any(type_name in o for o in overlays), type_name
     assert any("服务半径" in o for o in overlays) and any("未覆盖住宅地址" in o for o in overlays)
+    assert any("缺口村" in o for o in overlays)
     assert legend == len(type_names) and shares >= 3
     assert name in popup_text and (seats is None or f"助餐座位 {seats} 个" in popup_text)
     assert log.problems() == []

@@ -28,6 +28,9 @@ router = APIRouter(prefix="/maps", tags=["maps"])
 
 DEMO_DIVISION = "330100"
 MAX_UNCOVERED = 5000
+# With no type asked the page shows every type, but coverage across all of them at the largest default
+# radius (a cemetery's 5 km) says nothing; the plans' headline target is the meal point (助餐点).
+DEFAULT_COVERAGE_TYPES = ["MEAL_POINT"]
 MAX_NAMES = 5000
 HTML_404 = {404: {"description": "no such division, line or name (an HTML page)", "content": {"text/html": {}}}}
 Download = Annotated[bool, Query(description="download a standalone HTML file (every asset inlined)")]
@@ -98,8 +101,9 @@ def facility_map_data(session: SessionDep, division: str, type_codes: list[str],
     selected = types.check_type_codes(session, type_codes)
     outline, _children = map_features(session, DivisionCode.parse(division))
     codes = [t.code for t in selected]
-    report = coverage.coverage_report(session, division, codes, radius)  # radius None: the types' largest default
-    uncovered = coverage.uncovered_points(session, division, codes, report.radius_m, limit=MAX_UNCOVERED)
+    analysed = codes if type_codes else DEFAULT_COVERAGE_TYPES
+    report = coverage.coverage_report(session, division, analysed, radius)  # radius None: the types' largest default
+    uncovered = coverage.uncovered_points(session, division, analysed, report.radius_m, limit=MAX_UNCOVERED)
     return FacilityMapData(
         division_code=division, division_name=outline["name"], types=selected,
         facilities=store.list_facilities(session, division, codes), report=report,
