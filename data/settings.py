@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     survey_max_attachment_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
                                              description="Largest photo or file a field upload accepts.")
     survey_max_records: int = Field(default=1_000, ge=1, description="Most records one survey batch takes.")
+    tile_memory_mb: int = Field(default=256, ge=0, description="Tiles kept in each server process's memory "
+                                "in front of the PostgreSQL tile cache (MiB; 0 keeps none).")
+    tile_memory_sync_seconds: float = Field(default=0.2, ge=0, le=1, description="How often each process reads "
+                                            "the tile invalidation log; an edit shows in tiles within this.")
 
     @field_validator("home")
     @classmethod

@@ -63,7 +63,9 @@ def savepoint(connection: Connection) -> Iterator[Connection]:
 @pytest.fixture
 def client(settings: Settings, engine: Engine, session: Session, connection: Connection) -> Iterator[TestClient]:
     """The app on the test's transaction; lookup limits lifted (tests of limits build their own)."""
-    lifted = settings.model_copy(update={"anon_daily_quota": 10**9, "anon_per_second": 10**6})
+    # Tiles: the memory front reads the invalidation log before every answer, so a test's edit shows at once.
+    lifted = settings.model_copy(update={"anon_daily_quota": 10**9, "anon_per_second": 10**6,
+                                         "tile_memory_sync_seconds": 0})
     app = create_app(lifted, engine)
 
     def _session() -> Iterator[Session]:

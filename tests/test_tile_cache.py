@@ -8,7 +8,8 @@ import mapbox_vector_tile
 from sqlalchemy import Engine, text
 
 from boundaries.markers import change_marker
-from maps.tile_cache import cached_tiles, clear_tile_cache
+from maps.tile_cache import MemoryTiles, cached_tiles, clear_tile_cache, get_tile, tile_bounds
+from maps.tiles import TileAddress, get_tileset
 from tests.boundary_builders import add_line, add_markers
 
 BUFFER = 64 / 4096
@@ -158,3 +159,45 @@ def test_a_tile_rendered_while_an_edit_is_in_flight_is_not_stored(client, sessio
         other.rollback()
     assert client.get(url).headers["x-cache"] == "MISS"
     assert client.get(url).headers["x-cache"] == "HIT"
+
+
+def test_memory_front_drops_exactly_the_touched_tiles_at_its_next_sync(session, connection):
+    """Each server process keeps warm tiles in memory and reads the invalidation log every
+    `tile_memory_sync_seconds`; the tiles an edit touched go at that read, the others stay."""
+    line_id = add_line(session)
+    marker = add_markers(session, line_id, 3)[1]
+    session.flush()
+    memory, markers = MemoryTiles(sync_seconds=3600), get_tileset("markers")
+    old, far = TileAddress(14, *tile_of(marker.lon, marker.lat, 14)), TileAddress(14, *tile_of(marker.lon - 1.5,
+                                                                                                  marker.lat, 14))
+    memory.sync(connection)
+    for address in (old, far):
+        memory.put(markers, address, get_tile(connection, markers, address), memory.generation)
+    assert memory.get(markers, old) is not None and memory.get(markers, far) is not None
+
+    change_marker(session, marker.id, {"position": [marker.lon + 0.02, marker.lat + 0.01]}, source="manual",
+                  actor="test")
+    session.flush()
+    assert memory.get(markers, old) is not None  # until the next read of the log
+    memory.sync(connection)
+    assert memory.get(markers, old) is None and memory.get(markers, far) is not None
+
+
+def test_memory_front_keeps_nothing_looked_up_before_a_sync(connection):
+    """A tile looked up before a read of the log may miss an edit that read saw: it is not kept."""
+    memory, counties = MemoryTiles(sync_seconds=3600), get_tileset("counties")
+    address = TileAddress(9, 427, 211)
+    memory.sync(connection)
+    generation = memory.generation
+    tile = get_tile(connection, counties, address)
+    memory.sync(connection)
+    memory.put(counties, address, tile, generation)
+    assert memory.get(counties, address) is None
+    memory.put(counties, address, tile, memory.generation)
+    assert memory.get(counties, address) is not None
+
+
+def test_tile_bounds_hold_the_tile_and_its_buffer():
+    west, south, east, north = tile_bounds(TileAddress(1, 1, 0))  # the north-east quarter of the world
+    assert west < 0 < east and abs(west + 180 * BUFFER) < 1e-9 and east > 180
+    assert -5 < south < 0 and north == math.degrees(math.atan(math.sinh(math.pi)))

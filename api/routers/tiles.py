@@ -13,13 +13,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReaderDep
 from data.errors import NotFound
 from maps import tilejson
 from maps.ogc_documents import public_base
 from maps.registry import COLLECTIONS
-from maps.tile_cache import get_tile
+from maps.tile_cache import CachedTile, MemoryTiles, get_tile
 from maps.tiles import MEDIA_TYPE, MULTI_LAYER, TileAddress, TileSet, get_tileset
 
 router = APIRouter(tags=["OGC API Tiles"])
@@ -31,7 +32,7 @@ def _base(request: Request) -> str:
     return public_base(request.headers, request.url.scheme, request.url.netloc, request.scope.get("root_path", ""))
 
 
-def collection_tileset(
+async def collection_tileset(  # async: a plain function dependency would cost a worker-thread hop per tile
     collection_id: Annotated[str, Path(alias="collectionId", description="a collection id from /collections")],
 ) -> TileSet:
     """The tile set of the path's collection (404 when there is no such collection)."""
@@ -43,8 +44,34 @@ def collection_tileset(
 TileSetDep = Annotated[TileSet, Depends(collection_tileset)]
 
 
-def _tile_response(request: Request, conn, tileset: TileSet, z: str, x: str, y: str) -> Response:
-    tile = get_tile(conn, tileset, TileAddress.parse(z, x, y))
+def _memory(request: Request) -> MemoryTiles:
+    state = request.app.state
+    if getattr(state, "tile_memory", None) is None:
+        settings = state.settings
+        state.tile_memory = MemoryTiles(settings.tile_memory_mb * 2**20, settings.tile_memory_sync_seconds)
+    return state.tile_memory
+
+
+def _cached_tile(memory: MemoryTiles, conn, tileset: TileSet, address: TileAddress) -> CachedTile:
+    """From memory when there (after reading the invalidation log when due), else from PostgreSQL."""
+    if memory.due():
+        memory.sync(conn)
+    found = memory.get(tileset, address)
+    if found is not None:
+        return found
+    generation = memory.generation
+    tile = get_tile(conn, tileset, address)
+    memory.put(tileset, address, tile, generation)
+    return tile
+
+
+async def _tile_response(request: Request, conn, tileset: TileSet, z: str, x: str, y: str) -> Response:
+    address = TileAddress.parse(z, x, y)
+    memory = _memory(request)
+    # A memory hit needs neither the database nor a worker thread.
+    tile = None if memory.due() else memory.get(tileset, address)
+    if tile is None:
+        tile = await run_in_threadpool(_cached_tile, memory, conn, tileset, address)
     headers = {"ETag": tile.etag, "Cache-Control": CACHE_CONTROL, "X-Cache": tile.status.upper()}
     if tile.etag in (request.headers.get("if-none-match") or "").replace("W/", "").split(", "):
         return Response(status_code=304, headers=headers)
@@ -87,10 +114,10 @@ def collection_tilejson(request: Request, tileset: TileSetDep, conn: ReaderDep) 
             summary="A vector tile of a collection", response_class=Response,
             responses={200: {"content": {MEDIA_TYPE: {}}}, 204: {"description": "empty tile"},
                        304: {"description": "not modified"}})
-def collection_tile(request: Request, tileset: TileSetDep, conn: ReaderDep, tileMatrix: str,  # noqa: N803
+async def collection_tile(request: Request, tileset: TileSetDep, conn: ReaderDep, tileMatrix: str,  # noqa: N803
                     tileRow: str, tileCol: str) -> Response:  # noqa: N803
     """One tile (row before column, as OGC API Tiles orders them)."""
-    return _tile_response(request, conn, tileset, tileMatrix, tileCol, tileRow)
+    return await _tile_response(request, conn, tileset, tileMatrix, tileCol, tileRow)
 
 
 @router.get("/tiles/tilejson.json", summary="TileJSON of the multi-layer tiles")
@@ -113,14 +140,14 @@ def multi_layer_metadata(request: Request, conn: ReaderDep) -> dict:
 
 @router.get(f"/tiles/{TMS}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", summary="A multi-layer tile (OGC path)",
             response_class=Response, responses={200: {"content": {MEDIA_TYPE: {}}}, 204: {"description": "empty"}})
-def multi_layer_ogc_tile(request: Request, conn: ReaderDep, tileMatrix: str, tileRow: str,  # noqa: N803
+async def multi_layer_ogc_tile(request: Request, conn: ReaderDep, tileMatrix: str, tileRow: str,  # noqa: N803
                          tileCol: str) -> Response:  # noqa: N803
     """One multi-layer tile, row before column."""
-    return _tile_response(request, conn, get_tileset(MULTI_LAYER), tileMatrix, tileCol, tileRow)
+    return await _tile_response(request, conn, get_tileset(MULTI_LAYER), tileMatrix, tileCol, tileRow)
 
 
 @router.get("/tiles/{z}/{x}/{y}.mvt", summary="A multi-layer tile (XYZ)", response_class=Response,
             responses={200: {"content": {MEDIA_TYPE: {}}}, 204: {"description": "empty tile"}})
-def multi_layer_tile(request: Request, conn: ReaderDep, z: str, x: str, y: str) -> Response:
+async def multi_layer_tile(request: Request, conn: ReaderDep, z: str, x: str, y: str) -> Response:
     """One multi-layer tile: divisions, boundary lines, facilities, markers, place names."""
-    return _tile_response(request, conn, get_tileset(MULTI_LAYER), z, x, y)
+    return await _tile_response(request, conn, get_tileset(MULTI_LAYER), z, x, y)
