@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/lookup.py
 	$(BIN)/python bench/survey_reliability.py
+	$(BIN)/python bench/ogc.py
 
 clean-db:
 	-$(BIN)/gazetteer db stop
