@@ -129,6 +129,7 @@ _SYNC = text("""
      AND age(i.xmin) <= pg_snapshot_xmax(pg_current_snapshot())::text::bigint - CAST(:horizon AS bigint) + 1
 """)
 _MAX_RECTANGLES = 500  # more than this many edited places at once: drop the whole memory copy
+_MAX_IDLE_SECONDS = 60
 
 
 def tile_bounds(tile: TileAddress) -> tuple[float, float, float, float]:
@@ -176,7 +177,9 @@ class MemoryTiles:
         row = conn.execute(_SYNC, {"horizon": self._horizon}).one()
         rectangles = row.rows if isinstance(row.rows, list) else json.loads(row.rows)
         with self._lock:
-            if self._horizon is None or len(rectangles) > _MAX_RECTANGLES:
+            # After a long pause the log rows may have been pruned (tile_prune keeps 5 minutes): start over.
+            idle = time.monotonic() - self._synced_at > _MAX_IDLE_SECONDS
+            if self._horizon is None or idle or len(rectangles) > _MAX_RECTANGLES:
                 self._tiles.clear()
                 self._bytes = 0
             else:
