@@ -233,7 +233,7 @@ def test_generalised_pieces_cover_each_band_and_stay_small(session):
         JOIN tile_bands b ON b.band = p.band
         WHERE d.code = :c AND d.level = 3 AND d.valid_to IS NULL GROUP BY b.band, b.subdivide_vertices, d.geom
         ORDER BY b.band"""), {"c": XIHU}).all()
-    assert [r.band for r in rows] == [0, 1, 2, 3]
+    assert [r.band for r in rows] == session.execute(text("SELECT band FROM tile_bands ORDER BY band")).scalars().all()
     for row in rows:
         if row.subdivide_vertices:
             assert row.most <= row.subdivide_vertices
@@ -251,4 +251,4 @@ def test_an_edited_division_gets_new_pieces(session):
                                  "JOIN divisions d ON p.source = 'divisions' AND p.source_id = d.id "
                                  "WHERE d.code = :c AND d.level = 3 AND d.valid_to IS NULL"), {"c": XIHU}).one()
     assert after[0] - before == pytest.approx(0.1 * 111_319.49, rel=0.01)  # 0.1° of longitude in metres
-    assert after[1] == 4
+    assert after[1] == session.execute(text("SELECT count(*) FROM tile_bands")).scalar()
