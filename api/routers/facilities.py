@@ -42,14 +42,10 @@ class FacilityTypeOut(BaseModel):
     description: str
 
 
-class FacilityIn(BaseModel):
-    """A new facility: a point (or a standard address code) and its type; the rest optional."""
+class _FacilityFields(BaseModel):
+    """The optional fields a facility is recorded or changed with."""
 
     model_config = ConfigDict(extra="forbid")
-    facility_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
-                                    description="stable id; generated (TYPE-COUNTY-NNNN) when omitted")
-    name: str = Field(min_length=1, max_length=100, examples=["文新街道幸福食堂"])
-    type_code: str = Field(max_length=16, examples=["MEAL_POINT"])
     lon: float | None = Field(None, allow_inf_nan=False, description="longitude, CGCS2000")
     lat: float | None = Field(None, allow_inf_nan=False, description="latitude, CGCS2000")
     address: str | None = Field(None, max_length=200)
@@ -59,25 +55,24 @@ class FacilityIn(BaseModel):
     meal_seats: int | None = Field(None, ge=0, le=1_000_000)
     operator: str | None = Field(None, max_length=200)
     opened_on: dt.date | None = None
+
+
+class FacilityIn(_FacilityFields):
+    """A new facility: a point (or a standard address code) and its type; the rest optional."""
+
+    facility_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+                                    description="stable id; generated (TYPE-COUNTY-NNNN) when omitted")
+    name: str = Field(min_length=1, max_length=100, examples=["文新街道幸福食堂"])
+    type_code: str = Field(max_length=16, examples=["MEAL_POINT"])
     status: Literal["planned", "operating", "suspended"] = "operating"
 
 
-class FacilityPatch(BaseModel):
+class FacilityPatch(_FacilityFields):
     """A change to a facility, based on the version the client has seen."""
 
-    model_config = ConfigDict(extra="forbid")
     base_version: int = Field(ge=1, le=2**31 - 1)
     name: str | None = Field(None, min_length=1, max_length=100)
     type_code: str | None = Field(None, max_length=16)
-    lon: float | None = Field(None, allow_inf_nan=False)
-    lat: float | None = Field(None, allow_inf_nan=False)
-    address: str | None = Field(None, max_length=200)
-    address_code: str | None = Field(None, pattern=r"^[0-9]{17,30}$")
-    division_code: str | None = Field(None, pattern=r"^[0-9]{6}([0-9]{3}){0,2}$")
-    beds: int | None = Field(None, ge=0, le=1_000_000)
-    meal_seats: int | None = Field(None, ge=0, le=1_000_000)
-    operator: str | None = Field(None, max_length=200)
-    opened_on: dt.date | None = None
     status: Literal["planned", "operating", "suspended"] | None = None
 
 
