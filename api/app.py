@@ -34,6 +34,7 @@ from api.routers import (
 )
 from data.db import make_engine
 from data.settings import Settings, get_settings
+from maps.tile_cache import MemoryTiles
 from placenames.rules import use_extra_wordlists
 
 STATIC = Path(__file__).resolve().parent.parent / "maps" / "static"
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         dependencies=[Depends(no_nul_characters)],
     )
     app.state.settings = settings
+    app.state.tile_memory = MemoryTiles(settings.tile_memory_mb * 2**20, settings.tile_memory_sync_seconds)
     if engine is not None:
         app.state.engine = app.state.reader = engine
     errors.install(app)

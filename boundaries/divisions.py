@@ -244,13 +244,22 @@ def map_features(db: DB, code: DivisionCode) -> tuple[dict[str, Any], list[dict[
     """The division and its children as plain dicts with GeoJSON (for the map page)."""
     view = get_division(db, code)
     kids = children_of(db, code)
+    by_key = _map_rows(db, view, kids)
+    return by_key[(view.code, view.level)], [by_key[(k.code, k.level)] for k in kids]
+
+
+def map_outline(db: DB, code: DivisionCode) -> dict[str, Any]:
+    """The division alone as a plain dict with GeoJSON (for pages that draw other things inside it)."""
+    view = get_division(db, code)
+    return _map_rows(db, view, [])[(view.code, view.level)]
+
+
+def _map_rows(db: DB, view: DivisionView, kids: list) -> dict[tuple[str, int], dict[str, Any]]:
     codes = [view.code, *(k.code for k in kids)]
     levels = sorted({view.level, *(k.level for k in kids)})
     rows = db.execute(text(_MAP_FEATURES), {"codes": codes, "levels": levels,
                                             "tolerance": _display_tolerance(view.level)})
-    by_key = {(r.code, r.level): _feature_dict(r) for r in rows}
-    division = by_key[(view.code, view.level)]
-    return division, [by_key[(k.code, k.level)] for k in kids]
+    return {(r.code, r.level): _feature_dict(r) for r in rows}
 
 
 def _feature_dict(row) -> dict[str, Any]:

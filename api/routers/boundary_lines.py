@@ -22,6 +22,8 @@ from boundaries import attachments, marker_register
 from boundaries import lines as register
 from boundaries.codes import DivisionCode
 from boundaries.divisions import descendant_prefix
+from boundaries.lines import Document
+from boundaries.marker_register import HistoryEntry
 from data.accounts import Account
 from placenames.registry import parse_bbox
 
@@ -89,21 +91,6 @@ class LineOut(BaseModel):
     geom_approximate: bool
 
 
-class DocumentOut(BaseModel):
-    """A line document; its file (if any) is GET /v1/attachments/{sha256}."""
-
-    id: int
-    line_id: str
-    kind: str
-    title: str
-    doc_number: str | None
-    signed_on: str | None
-    sha256: str | None
-    filename: str | None
-    added_by: str
-    added_at: str
-
-
 class TriJunctionOut(BaseModel):
     """A point where three divisions meet (三交点)."""
 
@@ -119,7 +106,7 @@ class LineDetailOut(LineOut):
     geometry: dict[str, Any]
     geom_source: str
     valid_from: str
-    documents: list[DocumentOut]
+    documents: list[Document]
     tri_junctions: list[TriJunctionOut]
 
 
@@ -217,21 +204,6 @@ class MarkerOut(BaseModel):
     updated_at: str
 
 
-class HistoryOut(BaseModel):
-    """One version of a marker."""
-
-    version: int
-    changed: dict[str, Any]
-    status: str
-    lon: float
-    lat: float
-    source: str
-    source_ref: str | None
-    reason: str | None
-    actor: str
-    at: str
-
-
 class PhotoOut(BaseModel):
     """A photo of a marker (GET /v1/attachments/{sha256})."""
 
@@ -245,7 +217,7 @@ class PhotoOut(BaseModel):
 class MarkerDetailOut(MarkerOut):
     """A marker with its history (newest first), photos and open repair task."""
 
-    history: list[HistoryOut]
+    history: list[HistoryEntry]
     photos: list[PhotoOut]
     open_repair_task: dict[str, Any] | None
 
@@ -289,13 +261,13 @@ def line_checks(line_id: LineId, session: SessionDep) -> dict:
             "findings": [f.as_dict() for f in findings]}
 
 
-@router.get("/boundaries/lines/{line_id}/documents", response_model=list[DocumentOut], summary="The line's files")
+@router.get("/boundaries/lines/{line_id}/documents", response_model=list[Document], summary="The line's files")
 def list_documents(line_id: LineId, session: SessionDep) -> list[dict]:
     """协议书, 详图, 界桩登记表/成果表, 联检报告, 会议纪要 … by kind."""
     return [d.as_dict() for d in register.list_documents(session, line_id)]
 
 
-@router.post("/boundaries/lines/{line_id}/documents", response_model=DocumentOut,
+@router.post("/boundaries/lines/{line_id}/documents", response_model=Document,
              status_code=status.HTTP_201_CREATED, summary="Add a document (admin, reviewer)")
 async def add_document(
     line_id: LineId, session: SessionDep, settings: SettingsDep, user: Editor,
@@ -390,7 +362,7 @@ def get_marker(number: Number, session: SessionDep) -> dict:
     return marker_register.marker_detail(session, number).as_dict()
 
 
-@router.get("/markers/{number}/history", response_model=list[HistoryOut], summary="A marker's versions")
+@router.get("/markers/{number}/history", response_model=list[HistoryEntry], summary="A marker's versions")
 def marker_history(number: Number, session: SessionDep) -> list[dict]:
     """Every version, newest first: the fields changed, the source and who."""
     return [h.as_dict() for h in marker_register.marker_history(session, number)]

@@ -13,6 +13,7 @@ from api.deps import SessionDep, require_role
 from api.paging import Page, page
 from data.accounts import Account
 from facilities import coverage, export, store
+from facilities.model import FacilityType
 from facilities.types import list_types
 
 router = APIRouter(prefix="/v1", tags=["facilities"])
@@ -26,20 +27,6 @@ TypeQuery = Annotated[list[str] | None, Query(alias="type", max_length=20, descr
     "facility type code (repeat, or comma-separated); see /v1/facility-types"))]
 StatusQuery = Annotated[list[str] | None, Query(max_length=4, description=", ".join(store.STATUSES))]
 CSV = "text/csv; charset=utf-8"
-
-
-class FacilityTypeOut(BaseModel):
-    """A facility type with its default service radius."""
-
-    code: str = Field(examples=["MEAL_POINT"])
-    name: str = Field(examples=["老年食堂/助餐点(幸福食堂)"])
-    category: str
-    default_radius_m: int
-    capacity_unit: str | None
-    icon: str
-    color: str
-    sort_order: int
-    description: str
 
 
 class _FacilityFields(BaseModel):
@@ -111,7 +98,7 @@ def _types(values: list[str] | None) -> list[str] | None:
     return codes or None
 
 
-@router.get("/facility-types", response_model=list[FacilityTypeOut], summary="Facility types")
+@router.get("/facility-types", response_model=list[FacilityType], summary="Facility types")
 def facility_types(session: SessionDep) -> list[dict]:
     """Every facility type with code, category, default service radius, icon and colour."""
     return [t.as_dict() for t in list_types(session)]

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import CodeDep, SessionDep, SettingsDep
 from boundaries.codes import DivisionCode
-from boundaries.divisions import get_division, map_features
+from boundaries.divisions import get_division, map_features, map_outline
 from boundaries.reports import line_map_data
 from data.errors import InvalidInput, NotFound
 from facilities import coverage, store, types
@@ -99,7 +99,7 @@ def facility_map_data(session: SessionDep, division: str, type_codes: list[str],
                       ) -> FacilityMapData:
     """The facility page's data from the facility domain functions (the ones the API serves)."""
     selected = types.check_type_codes(session, type_codes)
-    outline, _children = map_features(session, DivisionCode.parse(division))
+    outline = map_outline(session, DivisionCode.parse(division))
     codes = [t.code for t in selected]
     analysed = codes if type_codes else DEFAULT_COVERAGE_TYPES
     report = coverage.coverage_report(session, division, analysed, radius)  # radius None: the types' largest default

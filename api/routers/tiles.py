@@ -44,14 +44,6 @@ async def collection_tileset(  # async: a plain function dependency would cost a
 TileSetDep = Annotated[TileSet, Depends(collection_tileset)]
 
 
-def _memory(request: Request) -> MemoryTiles:
-    state = request.app.state
-    if getattr(state, "tile_memory", None) is None:
-        settings = state.settings
-        state.tile_memory = MemoryTiles(settings.tile_memory_mb * 2**20, settings.tile_memory_sync_seconds)
-    return state.tile_memory
-
-
 def _cached_tile(memory: MemoryTiles, conn, tileset: TileSet, address: TileAddress) -> CachedTile:
     """From memory when there (after reading the invalidation log when due), else from PostgreSQL."""
     if memory.due():
@@ -67,7 +59,7 @@ def _cached_tile(memory: MemoryTiles, conn, tileset: TileSet, address: TileAddre
 
 async def _tile_response(request: Request, conn, tileset: TileSet, z: str, x: str, y: str) -> Response:
     address = TileAddress.parse(z, x, y)
-    memory = _memory(request)
+    memory: MemoryTiles = request.app.state.tile_memory
     # A memory hit needs neither the database nor a worker thread.
     tile = None if memory.due() else memory.get(tileset, address)
     if tile is None:
