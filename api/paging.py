@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Path, Query, Request
 from pydantic import BaseModel, Field
 
+from maps.ogc_documents import public_base
+
 BIGINT = 2**63 - 1  # PostgreSQL bigint: larger ids are a 422, not a database error
 RowId = Annotated[int, Path(ge=1, le=BIGINT, description="row id")]
 AfterId = Annotated[int | None, Query(ge=1, le=BIGINT, description="keyset cursor from `next`")]
@@ -31,3 +33,8 @@ def next_link(request: Request, cursor: Any) -> str | None:
 def page(request: Request, items: list, cursor: Any) -> dict[str, Any]:
     """A list response: the items as dicts and the `next` link."""
     return {"items": [item.as_dict() for item in items], "next": next_link(request, cursor)}
+
+
+def public_base_url(request: Request) -> str:
+    """The base URL clients see for REQUEST (honours Forwarded and X-Forwarded-*), for absolute links."""
+    return public_base(request.headers, request.url.scheme, request.url.netloc, request.scope.get("root_path", ""))

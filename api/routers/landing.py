@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.routers.ogc import base_url
+from api.paging import public_base_url
 from maps import ogc_documents
 
 router = APIRouter(tags=["landing"])
@@ -13,4 +13,4 @@ router = APIRouter(tags=["landing"])
 @router.get("/", summary="Landing page (OGC API) with links")
 def landing(request: Request) -> dict:
     """Links to the API description, conformance, collections, docs, health and an example map."""
-    return ogc_documents.landing_page(base_url(request))
+    return ogc_documents.landing_page(public_base_url(request))

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from sqlalchemy import Connection
 
 from api.deps import ReaderDep
+from api.paging import public_base_url
 from data.errors import NotFound
 from maps import features, ogc_documents
 from maps.crs import parse_crs
@@ -35,12 +36,6 @@ def install_openapi(app: FastAPI) -> None:
         return app.state.ogc_openapi
 
     app.openapi = openapi
-
-
-def base_url(request: Request) -> str:
-    """The public base URL of REQUEST (honours Forwarded and X-Forwarded-*)."""
-    return ogc_documents.public_base(request.headers, request.url.scheme, request.url.netloc,
-                                     request.scope.get("root_path", ""))
 
 
 def _pairs(request: Request) -> list[tuple[str, str]]:
@@ -83,7 +78,7 @@ def conformance(request: Request) -> dict:
 def collections(request: Request, conn: ReaderDep) -> dict:
     """Every collection with its extent, CRSs and links."""
     _check_json(request)
-    base = base_url(request)
+    base = public_base_url(request)
     docs = [ogc_documents.collection_document(c, features.collection_extent(conn, c), base)
             for c in COLLECTIONS.values() if _listed(conn, c)]
     return ogc_documents.collections_document(docs, base)
@@ -94,7 +89,7 @@ def collection(request: Request, conn: ReaderDep, collection: CollectionDep) -> 
     """One collection's description."""
     _check_json(request)
     extent = features.collection_extent(conn, collection)
-    return ogc_documents.collection_document(collection, extent, base_url(request))
+    return ogc_documents.collection_document(collection, extent, public_base_url(request))
 
 
 @router.get("/collections/{collectionId}/items", summary="Features (GeoJSON; keyset pages)",
@@ -104,7 +99,7 @@ def items(request: Request, conn: ReaderDep, collection: CollectionDep) -> Respo
     pairs = _pairs(request)
     query = features.parse_items_query(collection, pairs)
     page = features.fetch_items(conn, collection, query)
-    url = f"{base_url(request)}/collections/{collection.id}/items"
+    url = f"{public_base_url(request)}/collections/{collection.id}/items"
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     body = ogc_documents.items_document(page, url, pairs, query.crs, stamp)
     return Response(body, media_type=ogc_documents.GEOJSON, headers=ogc_documents.content_crs(query.crs))
@@ -125,7 +120,7 @@ def item(request: Request, conn: ReaderDep, collection: CollectionDep,
     feature = features.fetch_item(conn, collection, feature_id, crs)
     if feature is None:
         raise NotFound(f"no feature {feature_id!r} in {collection.id}")
-    base = f"{base_url(request)}/collections/{collection.id}"
+    base = f"{public_base_url(request)}/collections/{collection.id}"
     body = feature[:-1] + ',"links":' + json.dumps([
         ogc_documents.link(f"{base}/items/{feature_id}", "self", ogc_documents.GEOJSON),
         ogc_documents.link(base, "collection", JSON)]) + "}"
@@ -137,7 +132,7 @@ def item(request: Request, conn: ReaderDep, collection: CollectionDep,
 def queryables(request: Request, collection: CollectionDep) -> Response:
     """The properties a filter or a property parameter may name."""
     _check_json(request)
-    doc = features.queryables(collection, base_url(request))
+    doc = features.queryables(collection, public_base_url(request))
     return Response(json.dumps(doc, ensure_ascii=False), media_type=ogc_documents.SCHEMA)
 
 
@@ -146,6 +141,6 @@ def queryables(request: Request, collection: CollectionDep) -> Response:
 def schema(request: Request, collection: CollectionDep) -> Response:
     """The schema of the features' properties."""
     _check_json(request)
-    doc = features.queryables(collection, base_url(request))
+    doc = features.queryables(collection, public_base_url(request))
     doc["$id"] = doc["$id"].removesuffix("queryables") + "schema"
     return Response(json.dumps(doc, ensure_ascii=False), media_type=ogc_documents.SCHEMA)

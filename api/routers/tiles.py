@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReaderDep
+from api.paging import public_base_url
 from data.errors import NotFound
 from maps import tilejson
-from maps.ogc_documents import public_base
 from maps.registry import COLLECTIONS
 from maps.tile_cache import CachedTile, MemoryTiles, get_tile
 from maps.tiles import MEDIA_TYPE, MULTI_LAYER, TileAddress, TileSet, get_tileset
@@ -26,10 +26,6 @@ from maps.tiles import MEDIA_TYPE, MULTI_LAYER, TileAddress, TileSet, get_tilese
 router = APIRouter(tags=["OGC API Tiles"])
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=60"
 TMS = tilejson.TMS_ID
-
-
-def _base(request: Request) -> str:
-    return public_base(request.headers, request.url.scheme, request.url.netloc, request.scope.get("root_path", ""))
 
 
 async def collection_tileset(  # async: a plain function dependency would cost a worker-thread hop per tile
@@ -75,7 +71,7 @@ async def _tile_response(request: Request, conn, tileset: TileSet, z: str, x: st
 @router.get("/tileMatrixSets", summary="The tile matrix sets")
 def tile_matrix_sets(request: Request) -> dict:
     """The tile matrix sets tiles are offered on (WebMercatorQuad)."""
-    return tilejson.tile_matrix_sets(_base(request))
+    return tilejson.tile_matrix_sets(public_base_url(request))
 
 
 @router.get(f"/tileMatrixSets/{TMS}", summary="The WebMercatorQuad tile matrix set")
@@ -87,19 +83,19 @@ def web_mercator_quad() -> dict:
 @router.get("/collections/{collectionId}/tiles", summary="The tile sets of a collection")
 def collection_tilesets(request: Request, tileset: TileSetDep) -> dict:
     """The collection's vector tile sets: one, on WebMercatorQuad."""
-    return tilejson.tileset_list(tileset, _base(request))
+    return tilejson.tileset_list(tileset, public_base_url(request))
 
 
 @router.get(f"/collections/{{collectionId}}/tiles/{TMS}", summary="A collection's tile set")
 def collection_tileset_metadata(request: Request, tileset: TileSetDep, conn: ReaderDep) -> dict:
     """The tile set's metadata: layers, limits, links to the tile template and TileJSON."""
-    return tilejson.tileset_document(tileset, _base(request), tilejson.data_bounds(conn))
+    return tilejson.tileset_document(tileset, public_base_url(request), tilejson.data_bounds(conn))
 
 
 @router.get(f"/collections/{{collectionId}}/tiles/{TMS}/tilejson.json", summary="A collection's TileJSON")
 def collection_tilejson(request: Request, tileset: TileSetDep, conn: ReaderDep) -> Response:
     """TileJSON 3.0.0 of the collection's tiles."""
-    return JSONResponse(tilejson.tilejson(tileset, _base(request), tilejson.data_bounds(conn)))
+    return JSONResponse(tilejson.tilejson(tileset, public_base_url(request), tilejson.data_bounds(conn)))
 
 
 @router.get(f"/collections/{{collectionId}}/tiles/{TMS}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}",
@@ -115,19 +111,19 @@ async def collection_tile(request: Request, tileset: TileSetDep, conn: ReaderDep
 @router.get("/tiles/tilejson.json", summary="TileJSON of the multi-layer tiles")
 def multi_layer_tilejson(request: Request, conn: ReaderDep) -> Response:
     """TileJSON 3.0.0 of the multi-layer tile set (`/tiles/{z}/{x}/{y}.mvt`)."""
-    return JSONResponse(tilejson.tilejson(get_tileset(MULTI_LAYER), _base(request), tilejson.data_bounds(conn)))
+    return JSONResponse(tilejson.tilejson(get_tileset(MULTI_LAYER), public_base_url(request), tilejson.data_bounds(conn)))
 
 
 @router.get("/tiles", summary="The multi-layer tile sets")
 def multi_layer_tilesets(request: Request) -> dict:
     """The dataset's vector tile sets: the multi-layer set on WebMercatorQuad."""
-    return tilejson.tileset_list(get_tileset(MULTI_LAYER), _base(request))
+    return tilejson.tileset_list(get_tileset(MULTI_LAYER), public_base_url(request))
 
 
 @router.get(f"/tiles/{TMS}", summary="The multi-layer tile set")
 def multi_layer_metadata(request: Request, conn: ReaderDep) -> dict:
     """The multi-layer tile set's metadata."""
-    return tilejson.tileset_document(get_tileset(MULTI_LAYER), _base(request), tilejson.data_bounds(conn))
+    return tilejson.tileset_document(get_tileset(MULTI_LAYER), public_base_url(request), tilejson.data_bounds(conn))
 
 
 @router.get(f"/tiles/{TMS}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", summary="A multi-layer tile (OGC path)",
